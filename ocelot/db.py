@@ -1,0 +1,111 @@
+"""Database engine, sessions and migrations.
+
+One engine per process (``make_engine``), sessions through ``session_scope`` which commits on
+success and rolls back on error: services own the transaction, callers enqueue Celery tasks only
+after the scope has committed. ``migrate`` runs the Alembic migrations in ``migrations/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ocelot.errors import DependencyUnavailable
+from ocelot.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+
+_engines: dict[str, Engine] = {}
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    # WAL lets the web read while a worker writes; busy_timeout makes writers wait, not fail.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Return the process-wide engine for ``settings.database_url`` (created once)."""
+    url = settings.database_url
+    engine = _engines.get(url)
+    if engine is not None:
+        return engine
+    if url.startswith("sqlite"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    _engines[url] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (after fork, and in tests)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_database(engine: Engine) -> None:
+    """Raise DependencyUnavailable unless the database answers and is migrated."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            if not inspect(conn).has_table("builds"):
+                raise DependencyUnavailable(
+                    "the database is not migrated: run `ocelot admin migrate` (or `make run`)"
+                )
+    except OperationalError as exc:
+        raise DependencyUnavailable(f"database unreachable: {exc.orig}") from None
+
+
+def alembic_config(settings: Settings):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` (creating the SQLite file when needed)."""
+    from alembic import command
+
+    make_engine(settings)  # creates OCELOT_HOME for SQLite
+    command.upgrade(alembic_config(settings), revision)
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(settings), revision)

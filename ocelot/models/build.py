@@ -1,0 +1,135 @@
+"""A build: one run of a repository's ocelot.yml at one commit, and its stages.
+
+Build states: ``QUEUED → RUNNING → PASSED | FAILED | KILLED``, plus ``FAILED_PRESTART``
+(config invalid, clone failed, image missing) and ``SKIPPED`` (the branch filter refused the
+branch; nothing ran). Stage states: ``PENDING → RUNNING → PASSED | FAILED | SKIPPED | KILLED``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ocelot.models.base import Base, UTCDateTime, iso, utcnow
+from ocelot.models.repo import Repo
+
+QUEUED, RUNNING, PASSED, FAILED = "QUEUED", "RUNNING", "PASSED", "FAILED"
+FAILED_PRESTART, KILLED, SKIPPED, PENDING = "FAILED_PRESTART", "KILLED", "SKIPPED", "PENDING"
+FINISHED = frozenset({PASSED, FAILED, FAILED_PRESTART, KILLED, SKIPPED})
+TRIGGERS = ("cli", "api", "push", "pull_request", "tag", "poll", "rebuild")
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+class Build(Base):
+    __tablename__ = "builds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
+    hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    branch: Mapped[str | None] = mapped_column(String(500))
+    tag: Mapped[str | None] = mapped_column(String(500))
+    pr_id: Mapped[str | None] = mapped_column(String(50))
+    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=QUEUED, index=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    trigger: Mapped[str] = mapped_column(String(20), default="cli")
+    triggered_by: Mapped[str | None] = mapped_column(String(200))
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    changeset: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    machine_tag: Mapped[str | None] = mapped_column(String(200))
+    image: Mapped[str | None] = mapped_column(String(500))
+    config_text: Mapped[str | None] = mapped_column(Text)
+    workspace: Mapped[str | None] = mapped_column(String(1000))
+    kill_requested_by: Mapped[str | None] = mapped_column(String(200))
+    pending_reason: Mapped[str | None] = mapped_column(Text)
+
+    repo: Mapped[Repo] = relationship(lazy="joined")
+    stages: Mapped[list[Stage]] = relationship(
+        back_populates="build",
+        order_by="(Stage.attempt, Stage.position)",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def current_stages(self) -> list[Stage]:
+        return [s for s in self.stages if s.attempt == self.attempt]
+
+    def to_dict(self, with_stages: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "repo": self.repo.full_name,
+            "hash": self.hash,
+            "hash_short": self.hash[:7] if self.hash else None,
+            "branch": self.branch,
+            "tag": self.tag,
+            "pr_id": self.pr_id,
+            "message": self.message,
+            "status": self.status,
+            "failure_reason": self.failure_reason,
+            "trigger": self.trigger,
+            "triggered_by": self.triggered_by,
+            "forced": self.forced,
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "queue_wait_seconds": _seconds(self.queued_at, self.started_at),
+            "duration_seconds": _seconds(self.started_at, self.finished_at),
+            "worker": self.worker,
+            "attempt": self.attempt,
+            "machine_tag": self.machine_tag,
+            "image": self.image,
+            "pending_reason": self.pending_reason if self.status == QUEUED else None,
+        }
+        if with_stages:
+            data["stages"] = [s.to_dict() for s in self.current_stages()]
+        return data
+
+
+class Stage(Base):
+    __tablename__ = "stages"
+    __table_args__ = (UniqueConstraint("build_id", "attempt", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default=PENDING)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    messages: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    build: Mapped[Build] = relationship(back_populates="stages")
+
+    def add_message(self, text: str) -> None:
+        self.messages = [*(self.messages or []), text]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "name": self.name,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_seconds": _seconds(self.started_at, self.finished_at),
+            "messages": list(self.messages or []),
+        }

@@ -1,0 +1,38 @@
+"""A repository Ocelot tracks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ocelot.models.base import Base, UTCDateTime, iso, utcnow
+
+VCS_TYPES = ("git", "github", "gitlab", "bitbucket")
+
+
+class Repo(Base):
+    __tablename__ = "repos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    acct: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str] = mapped_column(String(401), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    vcs_type: Mapped[str] = mapped_column(String(20), default="git")
+    group: Mapped[str | None] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "full_name": self.full_name,
+            "acct": self.acct,
+            "name": self.name,
+            "url": self.url,
+            "vcs_type": self.vcs_type,
+            "group": self.group,
+            "created_at": iso(self.created_at),
+        }

@@ -1,0 +1,81 @@
+"""Route: from a QUEUED build row to the queue of the workers that can run it."""
+
+from __future__ import annotations
+
+import logging
+
+from ocelot import gitops
+from ocelot.db import session_scope
+from ocelot.errors import ConfigError, SourceError
+from ocelot.models import Build, utcnow
+from ocelot.models.build import FAILED_PRESTART, QUEUED, SKIPPED
+from ocelot.pipeline import check_branch, load_config
+from ocelot.runner.context import RunContext
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "ocelot.yml"
+
+
+def queue_for(machine_tag: str | None) -> str:
+    return f"builds.{machine_tag}" if machine_tag else "builds"
+
+
+def _stop(build: Build, status: str, reason: str) -> None:
+    build.status = status
+    build.failure_reason = reason
+    build.finished_at = utcnow()
+    build.pending_reason = None
+
+
+def route(ctx: RunContext, build_id: int) -> str | None:
+    """Resolve, validate and filter the build; return the queue for ``prepare`` or None when
+    the build will not run (invalid config, refused branch, killed meanwhile)."""
+    with session_scope(ctx.engine) as session:
+        build = session.get(Build, build_id)
+        if build is None or build.status != QUEUED:
+            return None
+        url, repo_id = build.repo.url, build.repo_id
+        want = {"hash": build.hash, "branch": build.branch, "tag": build.tag}
+    try:
+        mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url)
+        commit = gitops.resolve(mirror, **want)
+        text = gitops.read_file(mirror, commit, CONFIG_FILE)
+        subject = gitops.commit_subject(mirror, commit)
+    except SourceError as exc:
+        with session_scope(ctx.engine) as session:
+            build = session.get(Build, build_id)
+            if build is not None and build.status == QUEUED:
+                _stop(build, FAILED_PRESTART, f"could not fetch the repository: {exc.message}")
+        return None
+    with session_scope(ctx.engine) as session:
+        build = session.get(Build, build_id)
+        if build is None or build.status != QUEUED:
+            return None
+        build.hash = commit
+        build.message = build.message or subject
+        build.config_text = text
+        if text is None:
+            _stop(build, FAILED_PRESTART, f"there is no {CONFIG_FILE} at {commit[:7]}")
+            return None
+        try:
+            config = load_config(text)
+        except ConfigError as exc:
+            lines = "\n".join(f"  {issue}" for issue in exc.issues)
+            _stop(build, FAILED_PRESTART, f"{CONFIG_FILE} is invalid:\n{lines}")
+            return None
+        if not build.forced and build.tag is None:
+            try:
+                check_branch(config, build.branch or "")
+            except ConfigError as exc:
+                _stop(build, SKIPPED, exc.message)
+                return None
+        build.image = config.image
+        build.machine_tag = config.machine_tag
+        queue = queue_for(config.machine_tag)
+        build.pending_reason = (
+            f"waiting for a worker with tag {config.machine_tag!r} (queue {queue})"
+            if config.machine_tag
+            else f"waiting for a free worker (queue {queue})"
+        )
+        return queue

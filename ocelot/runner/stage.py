@@ -1,0 +1,162 @@
+"""Run one stage of a build: decide whether it runs, run it, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from ocelot.db import session_scope
+from ocelot.executors import BuildKey, StageOutcome
+from ocelot.logstream import LogWriter
+from ocelot.models import Build, Stage, utcnow
+from ocelot.models.build import FAILED, KILLED, PASSED, PENDING, RUNNING, SKIPPED
+from ocelot.pipeline import BuildConfig, Changeset, StageConfig, load_config, stage_command
+from ocelot.pipeline import stage_runs
+from ocelot.runner.context import RunContext
+from ocelot.runner.environment import build_environment
+from ocelot.runner.finish import allowed_to_fail
+from ocelot.runner.prepare import LEASE
+
+log = logging.getLogger(__name__)
+
+
+def _changeset(build: Build) -> Changeset:
+    data = build.changeset or {}
+    return Changeset(
+        branch=build.branch or "",
+        messages=tuple(data.get("messages") or ()),
+        files=tuple(data.get("files") or ()),
+        known=bool(data),
+    )
+
+
+def _blocked_reason(build: Build, position: int) -> str | None:
+    """Why this stage must not run: the build was killed, or an earlier stage failed."""
+    if build.kill_requested_by:
+        return f"not run: build killed by {build.kill_requested_by}"
+    allowed = allowed_to_fail(build)
+    for stage in build.current_stages():
+        if stage.position < position and stage.status in (FAILED, KILLED):
+            if stage.status == FAILED and stage.position in allowed:
+                continue
+            return f"not run: stage {stage.name!r} {stage.status.lower()}"
+    return None
+
+
+class _KillWatch:
+    """``should_stop`` for the executor: reads the build's kill flag at most once a second."""
+
+    def __init__(self, ctx: RunContext, build_id: int) -> None:
+        self.ctx, self.build_id = ctx, build_id
+        self._checked = 0.0
+        self.by: str | None = None
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.by is None and now - self._checked >= 1.0:
+            self._checked = now
+            with session_scope(self.ctx.engine) as session:
+                self.by = session.scalar(
+                    select(Build.kill_requested_by).where(Build.id == self.build_id)
+                )
+                session.execute(  # renew the lease while the stage runs
+                    Build.__table__.update()
+                    .where(Build.id == self.build_id)
+                    .values(lease_until=utcnow() + LEASE)
+                )
+        return self.by is not None
+
+
+def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> None:
+    with session_scope(ctx.engine) as session:
+        build = session.get(Build, build_id)
+        if build is None or build.attempt != attempt or build.status != RUNNING:
+            return  # a stale message of an older attempt, or the build already ended
+        stage = next((s for s in build.current_stages() if s.position == position), None)
+        if stage is None or stage.status != PENDING:
+            return  # this stage already ran (redelivered message)
+        config = load_config(build.config_text or "")
+        spec = config.stages[position]
+        blocked = _blocked_reason(build, position)
+        if blocked is None:
+            runs, why = stage_runs(spec, _changeset(build))
+            blocked = None if runs else why
+        if blocked is not None:
+            stage.status = SKIPPED
+            stage.add_message(blocked)
+            return
+        workspace = build.workspace or ""
+        argv, workdir = stage_command(spec, config, workspace)
+        env = build_environment(session, build, workspace, spec.name, config.env, spec.env)
+        stage.status, stage.started_at = RUNNING, utcnow()
+    outcome, tries = _execute(ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir)
+    _record(ctx, build_id, attempt, position, spec, outcome, tries)
+
+
+def _execute(
+    ctx: RunContext, key: BuildKey, config: BuildConfig, spec: StageConfig, argv: list[str],
+    env: dict[str, str], workdir: str,
+) -> tuple[StageOutcome, int]:
+    watch = _KillWatch(ctx, key.build_id)
+    timeout = spec.timeout_seconds or config.timeout_seconds
+    tries = 0
+    with LogWriter(
+        ctx.engine, ctx.redis, key.build_id, key.attempt,
+        flush_seconds=ctx.settings.log_flush_seconds, flush_bytes=ctx.settings.log_flush_bytes,
+    ) as writer:
+        writer.set_stage(spec.name)
+        while True:
+            tries += 1
+            suffix = f" (try {tries} of {spec.retry + 1})" if spec.retry else ""
+            writer.line(f"--- stage {spec.name}{suffix} ---")
+            try:
+                outcome = ctx.executor.run_stage(
+                    key, spec.name, argv, env, workdir, image=spec.image,
+                    on_output=writer.write, should_stop=watch, timeout=timeout,
+                    grace=ctx.settings.kill_grace_seconds,
+                )
+            except Exception as exc:  # noqa: BLE001 - recorded on the stage, never stranded
+                log.exception("stage %s of build %s crashed", spec.name, key.build_id)
+                outcome = StageOutcome(exit_code=None, error=f"{type(exc).__name__}: {exc}")
+            if outcome.exit_code == 0 or outcome.killed or tries > spec.retry:
+                break
+    return outcome, tries
+
+
+def _record(
+    ctx: RunContext, build_id: int, attempt: int, position: int, spec: StageConfig,
+    outcome: StageOutcome, tries: int,
+) -> None:
+    with session_scope(ctx.engine) as session:
+        stage = session.scalar(
+            select(Stage).where(
+                Stage.build_id == build_id, Stage.attempt == attempt, Stage.position == position
+            )
+        )
+        if stage is None:
+            return
+        stage.finished_at = utcnow()
+        stage.exit_code = outcome.exit_code
+        if tries > 1:
+            stage.add_message(f"ran {tries} times (retry: {spec.retry})")
+        if outcome.killed:
+            build = session.get(Build, build_id)
+            who = build.kill_requested_by if build else None
+            stage.status = KILLED
+            stage.add_message(f"killed by {who or 'request'}")
+        elif outcome.timed_out:
+            stage.status = FAILED
+            stage.add_message("timeout: the stage ran longer than its limit")
+        elif outcome.error:
+            stage.status = FAILED
+            stage.add_message(f"error: {outcome.error}")
+        elif outcome.exit_code == 0:
+            stage.status = PASSED
+        else:
+            stage.status = FAILED
+            stage.add_message(f"exit code {outcome.exit_code}")
+        if stage.status == FAILED and spec.allow_failure:
+            stage.add_message("allowed to fail: the build goes on")

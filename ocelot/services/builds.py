@@ -1,0 +1,132 @@
+"""Build use-cases: queue, look up, list, kill, rebuild.
+
+``create_build`` only writes the ``QUEUED`` row; resolving the branch head, reading
+``ocelot.yml`` and routing to a worker queue happen in the pipeline (``ocelot.pipeline_run``),
+so a request returns at once. The caller commits, then enqueues (``worker.tasks.enqueue``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ocelot.errors import Conflict, InvalidRequest, NotFound
+from ocelot.models import Build, Repo, utcnow
+from ocelot.models.build import FINISHED, KILLED, PENDING, QUEUED, RUNNING, TRIGGERS
+from ocelot.services.repos import get_repo
+
+_HASH = re.compile(r"^[0-9a-fA-F]{4,64}$")
+
+
+def create_build(
+    session: Session,
+    full_name: str,
+    *,
+    branch: str | None = None,
+    hash: str | None = None,
+    force: bool = False,
+    trigger: str = "cli",
+    triggered_by: str | None = None,
+    tag: str | None = None,
+    pr_id: str | None = None,
+    message: str | None = None,
+    changeset: dict[str, Any] | None = None,
+) -> Build:
+    """Write a ``QUEUED`` build for a tracked repo and return it (not yet committed)."""
+    repo = get_repo(session, full_name)
+    if trigger not in TRIGGERS:
+        raise InvalidRequest(f"trigger must be one of {', '.join(TRIGGERS)}")
+    if hash is not None and not _HASH.match(hash):
+        raise InvalidRequest(f"{hash!r} is not a commit hash")
+    if not branch and not hash and not tag:
+        raise InvalidRequest("say what to build: a branch, a hash or both")
+    build = Build(
+        repo_id=repo.id,
+        repo=repo,
+        branch=branch or None,
+        hash=hash.lower() if hash else None,
+        tag=tag,
+        pr_id=pr_id,
+        message=message,
+        forced=force,
+        trigger=trigger,
+        triggered_by=triggered_by,
+        changeset=changeset,
+        status=QUEUED,
+        queued_at=utcnow(),
+        pending_reason="waiting for the pipeline to read ocelot.yml",
+    )
+    session.add(build)
+    session.flush()
+    return build
+
+
+def get_build(session: Session, build_id: int) -> Build:
+    build = session.get(Build, build_id)
+    if build is None:
+        raise NotFound(f"there is no build {build_id}")
+    return build
+
+
+def list_builds(
+    session: Session,
+    full_name: str | None = None,
+    *,
+    hash_prefix: str | None = None,
+    branch: str | None = None,
+    limit: int = 20,
+) -> Sequence[Build]:
+    """Builds newest first, filtered by repo, hash prefix and branch."""
+    query = select(Build).join(Repo).order_by(Build.id.desc()).limit(max(1, min(limit, 500)))
+    if full_name:
+        query = query.where(Build.repo_id == get_repo(session, full_name).id)
+    if hash_prefix:
+        if not _HASH.match(hash_prefix) and len(hash_prefix) < 4:
+            raise InvalidRequest("a hash prefix needs at least 4 hex digits")
+        query = query.where(Build.hash.startswith(hash_prefix.lower()))
+    if branch:
+        query = query.where(Build.branch == branch)
+    return list(session.scalars(query).unique())
+
+
+def kill_build(session: Session, build_id: int, by: str | None) -> Build:
+    """Mark a build to be killed. A queued build never starts; a running one is stopped by
+    its worker, which sees ``kill_requested_by`` between output batches."""
+    build = get_build(session, build_id)
+    if build.status in FINISHED:
+        raise Conflict(f"build {build_id} has already finished ({build.status})")
+    build.kill_requested_by = by or "unknown"
+    if build.status == QUEUED:
+        build.status = KILLED
+        build.failure_reason = f"killed by {build.kill_requested_by} before it started"
+        build.finished_at = utcnow()
+        for stage in build.current_stages():
+            if stage.status == PENDING:
+                stage.status = KILLED
+    elif build.status == RUNNING:
+        build.pending_reason = None
+    return build
+
+
+def rebuild(session: Session, build_id: int, by: str | None) -> Build:
+    """Queue the same commit again (forced: the branch filter already let it through once)."""
+    old = get_build(session, build_id)
+    if old.hash is None:
+        raise Conflict(f"build {build_id} never resolved a commit; start a new build instead")
+    return create_build(
+        session,
+        old.repo.full_name,
+        branch=old.branch,
+        hash=old.hash,
+        force=True,
+        trigger="rebuild",
+        triggered_by=by,
+        tag=old.tag,
+        pr_id=old.pr_id,
+        message=old.message,
+        changeset=old.changeset,
+    )

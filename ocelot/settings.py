@@ -1,0 +1,105 @@
+"""Typed settings: the only module that reads the server-side environment.
+
+Every process (web, worker, beat, CLI admin commands) builds one :class:`Settings` with
+:func:`load_settings` and passes it down; nothing else calls ``os.environ`` for configuration.
+The names are part of Ocelot's interface (see README, "Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ocelot.errors import InvalidRequest
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server-side configuration. Defaults need nothing but a writable home directory."""
+
+    home: Path
+    database_url: str
+    broker_url: str
+    public_url: str = "http://127.0.0.1:5000"
+    secret_key: str | None = None
+    worker_name: str = field(default_factory=socket.gethostname)
+    worker_tags: tuple[str, ...] = ()
+    worker_executor: str = "docker"
+    max_builds: int = 2
+    keep_containers: bool = False
+    kill_grace_seconds: float = 10.0
+    max_body_bytes: int = 5 * 1024 * 1024
+    log_flush_seconds: float = 0.25
+    log_flush_bytes: int = 64 * 1024
+    docker_host: str | None = None
+    vault_addr: str | None = None
+    vault_token: str | None = None
+
+    @property
+    def workspaces(self) -> Path:
+        return self.home / "workspaces"
+
+    @property
+    def mirrors(self) -> Path:
+        return self.home / "mirrors"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    home = Path(env.get("OCELOT_HOME") or Path.home() / ".ocelot").expanduser()
+    database_url = env.get("OCELOT_DATABASE_URL") or f"sqlite:///{home / 'ocelot.db'}"
+    tags = tuple(t.strip() for t in (env.get("OCELOT_WORKER_TAGS") or "").split(",") if t.strip())
+    executor = (env.get("OCELOT_WORKER_EXECUTOR") or "docker").strip().lower()
+    if executor not in {"docker", "local"}:
+        raise InvalidRequest(f"OCELOT_WORKER_EXECUTOR must be 'docker' or 'local', got {executor!r}")
+    return Settings(
+        home=home,
+        database_url=database_url,
+        broker_url=env.get("OCELOT_BROKER_URL") or "redis://127.0.0.1:6379/0",
+        public_url=(env.get("OCELOT_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        secret_key=env.get("OCELOT_SECRET_KEY") or None,
+        worker_name=env.get("OCELOT_WORKER_NAME") or socket.gethostname(),
+        worker_tags=tags,
+        worker_executor=executor,
+        max_builds=_int(env, "OCELOT_MAX_BUILDS", 2),
+        keep_containers=_bool(env.get("OCELOT_KEEP_CONTAINERS")),
+        kill_grace_seconds=_float(env, "OCELOT_KILL_GRACE", 10.0),
+        max_body_bytes=_int(env, "OCELOT_MAX_BODY_BYTES", 5 * 1024 * 1024),
+        log_flush_seconds=_float(env, "OCELOT_LOG_FLUSH_SECONDS", 0.25),
+        docker_host=env.get("DOCKER_HOST") or None,
+        vault_addr=env.get("VAULT_ADDR") or None,
+        vault_token=env.get("VAULT_TOKEN") or None,
+    )

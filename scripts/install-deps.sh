@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the system packages Ocelot needs on Debian/Ubuntu, only those that are missing.
+# Needs root (or sudo). Safe to run again.
+set -euo pipefail
+
+want=(git redis-server docker.io busybox-static)
+if [ "${OCELOT_WITH_POSTGRES:-0}" = 1 ]; then want+=(postgresql); fi
+
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "ocelot: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "ocelot: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Do not let the packages' own service units start daemons: Ocelot starts what it needs.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,50 @@
+"""Repos: list, add, get, remove."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+
+from ocelot.db import session_scope
+from ocelot.errors import InvalidRequest
+from ocelot.services import repos as repo_service
+from web.api import api
+from web.api.util import json_body
+from web.app import services
+
+
+@api.get("/repos")
+def list_repos() -> ResponseReturnValue:
+    with session_scope(services().engine) as session:
+        rows = repo_service.list_repos(session, request.args.get("group"))
+        return jsonify({"repos": [r.to_dict() for r in rows]})
+
+
+@api.post("/repos")
+def add_repo() -> ResponseReturnValue:
+    body = json_body()
+    for key in ("full_name", "url"):
+        if not isinstance(body.get(key), str):
+            raise InvalidRequest(f"{key} is required (a string)")
+    with session_scope(services().engine) as session:
+        repo = repo_service.add_repo(
+            session,
+            body["full_name"],
+            body["url"],
+            vcs_type=body.get("vcs_type") or "git",
+            group=body.get("group"),
+        )
+        return jsonify(repo.to_dict()), 201
+
+
+@api.get("/repos/<acct>/<name>")
+def get_repo(acct: str, name: str) -> ResponseReturnValue:
+    with session_scope(services().engine) as session:
+        return jsonify(repo_service.get_repo(session, f"{acct}/{name}").to_dict())
+
+
+@api.delete("/repos/<acct>/<name>")
+def remove_repo(acct: str, name: str) -> ResponseReturnValue:
+    with session_scope(services().engine) as session:
+        repo_service.remove_repo(session, f"{acct}/{name}")
+    return "", 204

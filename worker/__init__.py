@@ -1,0 +1,1 @@
+"""Ocelot's Celery side: the app, its signals and the thin tasks that call ``ocelot.runner``."""

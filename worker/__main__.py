@@ -1,0 +1,48 @@
+"""``python -m worker``: start a Celery worker consuming the queues this host should take.
+
+Docker workers take ``builds``; workers with ``OCELOT_WORKER_TAGS`` also take
+``builds.<tag>`` for each tag; a local-executor worker takes only its tags (it cannot run
+image builds). Every worker takes ``control`` and its own ``ocelot.worker.<name>`` queue.
+``python -m worker beat`` starts the scheduler instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ocelot.settings import Settings, load_settings
+from worker.app import app, worker_queue
+
+
+def queues(settings: Settings) -> list[str]:
+    names = ["control", worker_queue(settings.worker_name)]
+    if settings.worker_executor == "docker":
+        names.append("builds")
+    names.extend(f"builds.{tag}" for tag in settings.worker_tags)
+    return names
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    settings = load_settings()
+    if argv[:1] == ["beat"]:
+        beat_file = settings.home / "celerybeat-schedule"
+        settings.home.mkdir(parents=True, exist_ok=True)
+        app.start(["beat", "--loglevel=INFO", f"--schedule={beat_file}", *argv[1:]])
+        return
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--hostname=ocelot@{settings.worker_name}",
+            f"--queues={','.join(queues(settings))}",
+            f"--concurrency={max(1, settings.max_builds)}",
+            "--without-gossip",
+            "--without-mingle",
+            *argv,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""One :class:`~ocelot.runner.RunContext` per worker process (DB engine, Redis, executor)."""
+
+from __future__ import annotations
+
+import redis
+
+from ocelot.db import make_engine
+from ocelot.runner import RunContext
+from ocelot.settings import Settings
+
+_ctx: RunContext | None = None
+
+
+def get_context(settings: Settings) -> RunContext:
+    global _ctx
+    if _ctx is None:
+        _ctx = RunContext(
+            settings=settings,
+            engine=make_engine(settings),
+            redis=redis.Redis.from_url(settings.broker_url),
+        )
+    return _ctx
+
+
+def reset_context() -> None:
+    """Forget the context (after fork: connections must not be shared with the parent)."""
+    global _ctx
+    _ctx = None
