@@ -24,6 +24,9 @@ services: deps                     ## start dockerd if needed and build the offl
 	scripts/start-docker.sh
 	scripts/build-busybox-image.sh
 
+image:                             ## (re)build the offline image ocelot/busybox
+	scripts/build-busybox-image.sh
+
 run: WITH_POSTGRES=0
 run: services venv                 ## start Redis, migrate, run web + worker + beat
 	scripts/start-redis.sh

@@ -39,7 +39,9 @@ def main() -> int:
         except Unauthorized:
             token = create_token(session, "local-admin")
             _write_private(token_file, token + "\n")
-    url = os.environ.get("OCELOT_URL") or f"http://{os.environ.get('OCELOT_BIND', '127.0.0.1:5000')}"
+    url = (
+        os.environ.get("OCELOT_URL") or f"http://{os.environ.get('OCELOT_BIND', '127.0.0.1:5000')}"
+    )
     config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "ocelot"
     config_file = config / "config.yml"
     if not config_file.exists():

@@ -117,7 +117,11 @@ class LogWriter:
         with self._io_lock:
             with self._lock:
                 since = self._partial_since
-                if self._partial and since is not None and time.monotonic() - since >= partial_after:
+                if (
+                    self._partial
+                    and since is not None
+                    and time.monotonic() - since >= partial_after
+                ):
                     self._queue_line(self._partial)
                     self._partial, self._partial_since = "", None
                 if not self._pending:
@@ -129,7 +133,11 @@ class LogWriter:
             with session_scope(self.engine) as session:
                 session.add(
                     LogChunk(
-                        build_id=self.build_id, seq=seq, attempt=self.attempt, stage=stage, text=text
+                        build_id=self.build_id,
+                        seq=seq,
+                        attempt=self.attempt,
+                        stage=stage,
+                        text=text,
                     )
                 )
             self._publish({"seq": seq, "stage": stage, "text": text})
@@ -169,7 +177,9 @@ class Event:
     data: dict[str, Any]
 
 
-def stored_chunks(engine: Engine, build_id: int, after: int = 0, stage: str | None = None) -> list[LogChunk]:
+def stored_chunks(
+    engine: Engine, build_id: int, after: int = 0, stage: str | None = None
+) -> list[LogChunk]:
     with session_scope(engine) as session:
         query = (
             select(LogChunk)

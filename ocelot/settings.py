@@ -84,7 +84,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     tags = tuple(t.strip() for t in (env.get("OCELOT_WORKER_TAGS") or "").split(",") if t.strip())
     executor = (env.get("OCELOT_WORKER_EXECUTOR") or "docker").strip().lower()
     if executor not in {"docker", "local"}:
-        raise InvalidRequest(f"OCELOT_WORKER_EXECUTOR must be 'docker' or 'local', got {executor!r}")
+        raise InvalidRequest(
+            f"OCELOT_WORKER_EXECUTOR must be 'docker' or 'local', got {executor!r}"
+        )
     return Settings(
         home=home,
         database_url=database_url,

@@ -51,9 +51,21 @@ class RedisServer:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, start_new_session=True,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_port(self.port)
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -80,15 +92,42 @@ class PostgresServer:
             shutil.chown(self.sock, "postgres")
             as_user = ["runuser", "-u", "postgres", "--"]
         subprocess.run(
-            [*as_user, str(PG_BIN / "initdb"), "-D", str(self.datadir), "-A", "trust",
-             "-U", "postgres", "--no-sync"],
-            check=True, capture_output=True,
+            [
+                *as_user,
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
         )
         self.proc = subprocess.Popen(
-            [*as_user, str(PG_BIN / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
-             "-k", str(self.sock), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                *as_user,
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(self.datadir),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.sock),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_port(self.port, 30)
         self.base_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
@@ -99,8 +138,9 @@ class PostgresServer:
 
         self._n += 1
         name = f"ocelot_test_{self._n}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return f"{self.base_url}/{name}"
 
@@ -116,8 +156,11 @@ class Process:
         self.log = log
         self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, *args], env={**os.environ, **env}, stdout=self._fh,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, *args],
+            env={**os.environ, **env},
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_for_log(self, text: str, timeout: float = 30.0) -> None:

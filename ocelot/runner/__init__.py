@@ -4,7 +4,7 @@
                                    pick the queue: ``builds`` or ``builds.<machineTag>``
     prepare  (that queue)          claim by compare-and-set, check out, start the build env;
                                    returns the stages to chain on *this* worker's own queue
-    stage×N  (worker's own queue)  run one stage, streaming its log
+    stage x N  (worker's own queue)  run one stage, streaming its log
     finish   (worker's own queue)  final status, clean up
 
 Each step takes ids, re-reads the rows it needs, and is a no-op for a message that belongs to

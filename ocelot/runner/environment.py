@@ -25,7 +25,11 @@ def previous_successful_commit(session: Session, build: Build) -> str:
 
 
 def build_environment(
-    session: Session, build: Build, workspace: str, stage: str, config_env: dict[str, str],
+    session: Session,
+    build: Build,
+    workspace: str,
+    stage: str,
+    config_env: dict[str, str],
     stage_env: dict[str, str],
 ) -> dict[str, str]:
     """Ocelot's variables, then ocelot.yml ``env``, then the stage's ``env`` (later wins)."""

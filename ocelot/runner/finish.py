@@ -9,7 +9,13 @@ from ocelot.executors import BuildKey
 from ocelot.logstream import publish_end
 from ocelot.models import Build, utcnow
 from ocelot.models.build import (
-    FAILED, FAILED_PRESTART, KILLED, PASSED, PENDING, RUNNING, SKIPPED,
+    FAILED,
+    FAILED_PRESTART,
+    KILLED,
+    PASSED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
 )
 from ocelot.pipeline import load_config
 from ocelot.runner.context import RunContext
@@ -67,7 +73,7 @@ def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
     if not keep:
         try:
             ctx.executor.destroy(BuildKey(build_id, attempt))
-        except Exception:  # noqa: BLE001 - leftovers are the janitor's; the status stands
+        except Exception:
             log.exception("could not remove the environment of build %s", build_id)
     publish_end(ctx.redis, build_id, status)
     return status

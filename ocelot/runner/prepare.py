@@ -63,8 +63,14 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | None:
         config = load_config(build.config_text or "")
         for position, stage in enumerate(config.stages):
             session.add(
-                Stage(build_id=build_id, attempt=attempt, position=position, name=stage.name,
-                      status=PENDING, messages=[])
+                Stage(
+                    build_id=build_id,
+                    attempt=attempt,
+                    position=position,
+                    name=stage.name,
+                    status=PENDING,
+                    messages=[],
+                )
             )
         url, repo_id, commit = build.repo.url, build.repo_id, build.hash or ""
     checkout = workspace_dir(ctx, key)
@@ -76,7 +82,7 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | None:
     except OcelotError as exc:
         fail_prestart(ctx, key, exc.message)
         return None
-    except Exception as exc:  # noqa: BLE001 - any surprise must end the build, not strand it
+    except Exception as exc:
         log.exception("prepare of build %s failed", build_id)
         fail_prestart(ctx, key, f"{type(exc).__name__}: {exc}")
         return None

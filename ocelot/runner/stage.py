@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -13,8 +12,14 @@ from ocelot.executors import BuildKey, StageOutcome
 from ocelot.logstream import LogWriter
 from ocelot.models import Build, Stage, utcnow
 from ocelot.models.build import FAILED, KILLED, PASSED, PENDING, RUNNING, SKIPPED
-from ocelot.pipeline import BuildConfig, Changeset, StageConfig, load_config, stage_command
-from ocelot.pipeline import stage_runs
+from ocelot.pipeline import (
+    BuildConfig,
+    Changeset,
+    StageConfig,
+    load_config,
+    stage_command,
+    stage_runs,
+)
 from ocelot.runner.context import RunContext
 from ocelot.runner.environment import build_environment
 from ocelot.runner.finish import allowed_to_fail
@@ -97,15 +102,24 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
 
 
 def _execute(
-    ctx: RunContext, key: BuildKey, config: BuildConfig, spec: StageConfig, argv: list[str],
-    env: dict[str, str], workdir: str,
+    ctx: RunContext,
+    key: BuildKey,
+    config: BuildConfig,
+    spec: StageConfig,
+    argv: list[str],
+    env: dict[str, str],
+    workdir: str,
 ) -> tuple[StageOutcome, int]:
     watch = _KillWatch(ctx, key.build_id)
     timeout = spec.timeout_seconds or config.timeout_seconds
     tries = 0
     with LogWriter(
-        ctx.engine, ctx.redis, key.build_id, key.attempt,
-        flush_seconds=ctx.settings.log_flush_seconds, flush_bytes=ctx.settings.log_flush_bytes,
+        ctx.engine,
+        ctx.redis,
+        key.build_id,
+        key.attempt,
+        flush_seconds=ctx.settings.log_flush_seconds,
+        flush_bytes=ctx.settings.log_flush_bytes,
     ) as writer:
         writer.set_stage(spec.name)
         while True:
@@ -114,11 +128,18 @@ def _execute(
             writer.line(f"--- stage {spec.name}{suffix} ---")
             try:
                 outcome = ctx.executor.run_stage(
-                    key, spec.name, argv, env, workdir, image=spec.image,
-                    on_output=writer.write, should_stop=watch, timeout=timeout,
+                    key,
+                    spec.name,
+                    argv,
+                    env,
+                    workdir,
+                    image=spec.image,
+                    on_output=writer.write,
+                    should_stop=watch,
+                    timeout=timeout,
                     grace=ctx.settings.kill_grace_seconds,
                 )
-            except Exception as exc:  # noqa: BLE001 - recorded on the stage, never stranded
+            except Exception as exc:
                 log.exception("stage %s of build %s crashed", spec.name, key.build_id)
                 outcome = StageOutcome(exit_code=None, error=f"{type(exc).__name__}: {exc}")
             if outcome.exit_code == 0 or outcome.killed or tries > spec.retry:
@@ -127,8 +148,13 @@ def _execute(
 
 
 def _record(
-    ctx: RunContext, build_id: int, attempt: int, position: int, spec: StageConfig,
-    outcome: StageOutcome, tries: int,
+    ctx: RunContext,
+    build_id: int,
+    attempt: int,
+    position: int,
+    spec: StageConfig,
+    outcome: StageOutcome,
+    tries: int,
 ) -> None:
     with session_scope(ctx.engine) as session:
         stage = session.scalar(

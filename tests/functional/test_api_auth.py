@@ -18,8 +18,8 @@ def api_routes(app: Flask) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1"):
             continue
-        path = rule.rule.replace("<int:build_id>", "1").replace("<acct>", "a").replace(
-            "<name>", "b"
+        path = (
+            rule.rule.replace("<int:build_id>", "1").replace("<acct>", "a").replace("<name>", "b")
         )
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((method, path))
@@ -57,7 +57,9 @@ def test_a_valid_token_is_accepted_and_stored_hashed(
         assert row.last_used_at is not None
 
 
-def test_a_revoked_token_is_refused(client: FlaskClient, engine: Engine, auth: dict[str, str]) -> None:
+def test_a_revoked_token_is_refused(
+    client: FlaskClient, engine: Engine, auth: dict[str, str]
+) -> None:
     with session_scope(engine) as session:
         for row in session.scalars(select(ApiToken)):
             row.revoked = True

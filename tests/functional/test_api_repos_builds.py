@@ -20,9 +20,12 @@ def add_repo(client: FlaskClient, auth: dict[str, str], name: str = "acme/demo")
 def test_repos_add_list_get_remove(client: FlaskClient, auth: dict[str, str]) -> None:
     repo = add_repo(client, auth)
     assert repo["full_name"] == "acme/demo" and repo["vcs_type"] == "git"
-    assert client.post(
-        "/api/v1/repos", headers=auth, json={"full_name": "acme/demo", "url": "x"}
-    ).status_code == 409
+    assert (
+        client.post(
+            "/api/v1/repos", headers=auth, json={"full_name": "acme/demo", "url": "x"}
+        ).status_code
+        == 409
+    )
     names = [r["full_name"] for r in client.get("/api/v1/repos", headers=auth).get_json()["repos"]]
     assert names == ["acme/demo"]
     assert client.get("/api/v1/repos/acme/demo", headers=auth).status_code == 200
@@ -30,12 +33,16 @@ def test_repos_add_list_get_remove(client: FlaskClient, auth: dict[str, str]) ->
     resp = client.get("/api/v1/repos/acme/demo", headers=auth)
     assert resp.status_code == 404
     assert resp.get_json()["error"] == {
-        "code": "not_tracked", "message": "acme/demo isn't tracked by ocelot", "repo": "acme/demo"
+        "code": "not_tracked",
+        "message": "acme/demo isn't tracked by ocelot",
+        "repo": "acme/demo",
     }
 
 
 def test_bad_input_is_a_400_with_a_message(client: FlaskClient, auth: dict[str, str]) -> None:
-    resp = client.post("/api/v1/repos", headers=auth, data="{not json", content_type="application/json")
+    resp = client.post(
+        "/api/v1/repos", headers=auth, data="{not json", content_type="application/json"
+    )
     assert resp.status_code == 400
     resp = client.post("/api/v1/repos", headers=auth, json={"full_name": "nosplash", "url": "u"})
     assert resp.status_code == 400
@@ -65,7 +72,8 @@ def test_create_build_is_queued_and_published_after_commit(
 
     add_repo(client, auth)
     resp = client.post(
-        "/api/v1/repos/acme/demo/builds", headers={**auth, "X-Ocelot-Client": "cli"},
+        "/api/v1/repos/acme/demo/builds",
+        headers={**auth, "X-Ocelot-Client": "cli"},
         json={"branch": "master"},
     )
     assert resp.status_code == 201
@@ -75,8 +83,11 @@ def test_create_build_is_queued_and_published_after_commit(
     # The wake-up message for the pipeline is in Redis, on the control queue.
     r = redis.Redis.from_url(redis_server.url)
     messages = [json.loads(m) for m in r.lrange("control", 0, -1)]
-    assert any(m["headers"]["task"] == "ocelot.builds.route" and
-               m["headers"]["argsrepr"] == f"[{build['id']}]" for m in messages)
+    assert any(
+        m["headers"]["task"] == "ocelot.builds.route"
+        and m["headers"]["argsrepr"] == f"[{build['id']}]"
+        for m in messages
+    )
     r.delete("control")
     got = client.get(f"/api/v1/builds/{build['id']}", headers=auth).get_json()
     assert got["id"] == build["id"] and got["stages"] == []

@@ -1,4 +1,4 @@
-"""Build tasks: route → prepare → stage×N → finish.
+"""Build tasks: route → prepare → stage x N → finish.
 
 Names are explicit and stable (``ocelot.builds.*``) so renaming a function can never orphan
 messages already in Redis. ``enqueue`` is what web and services call *after* their commit.

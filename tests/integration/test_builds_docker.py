@@ -1,0 +1,252 @@
+"""End to end: a build request → Celery chain → Docker → database → logs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.servers import Process
+from tests.stack import Stack, make_repo
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+YML = """\
+image: ocelot/busybox
+buildTool: shell
+branches:
+  - master
+  - release/.*
+env:
+  - "FROM_FILE=file-level"
+stages:
+{stages}
+"""
+
+
+def yml(stages: str) -> str:
+    return YML.format(stages=stages)
+
+
+def test_a_build_passes_in_docker(stack: Stack, docker_worker: Process, repo_dir: Path) -> None:
+    commit = make_repo(
+        repo_dir,
+        {
+            "ocelot.yml": yml(
+                "  - name: hello\n    script:\n"
+                "      - echo hello from $OCELOT_STAGE\n      - test -f ocelot.yml\n"
+            )
+        },
+    )
+    repo = stack.add_repo(repo_dir)
+    build = stack.wait(stack.build(repo, branch="master"))
+    assert build["status"] == "PASSED", (build, stack.logs(build["id"]))
+    assert build["hash"] == commit
+    assert build["worker"] == "docker-1"
+    assert build["queue_wait_seconds"] is not None and build["duration_seconds"] is not None
+    [stage] = build["stages"]
+    assert stage["status"] == "PASSED" and stage["exit_code"] == 0
+    assert "hello from hello" in stack.logs(build["id"])
+    labels = {"label": [f"ocelot.build_id={build['id']}"]}
+    client = docker.from_env()
+    assert client.containers.list(all=True, filters=labels) == []
+    assert client.volumes.list(filters=labels) == []
+
+
+def test_second_stage_exit_3_fails_the_build_and_skips_the_third(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    make_repo(
+        repo_dir,
+        {
+            "ocelot.yml": yml(
+                '  - name: one\n    script: ["echo one"]\n'
+                '  - name: two\n    script: ["echo two", "exit 3", "echo never"]\n'
+                '  - name: three\n    script: ["echo three > /workspace/three"]\n'
+            )
+        },
+    )
+    build = stack.wait(stack.build(stack.add_repo(repo_dir), branch="master"))
+    assert build["status"] == "FAILED"
+    one, two, three = build["stages"]
+    assert (one["status"], one["exit_code"]) == ("PASSED", 0)
+    assert (two["status"], two["exit_code"]) == ("FAILED", 3)
+    assert three["status"] == "SKIPPED" and three["exit_code"] is None
+    assert "two" in build["failure_reason"] and "exit code 3" in build["failure_reason"]
+    log = stack.logs(build["id"])
+    assert "two" in log and "never" not in log
+
+
+def test_environment_is_visible_to_the_script(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    names = [
+        "CI",
+        "OCELOT",
+        "BUILD_ID",
+        "GIT_HASH",
+        "GIT_HASH_SHORT",
+        "GIT_BRANCH",
+        "WORKSPACE",
+        "OCELOT_REPO",
+        "OCELOT_STAGE",
+        "OCELOT_TRIGGER",
+        "OCELOT_TRIGGERED_BY",
+        "FROM_FILE",
+        "FROM_STAGE",
+    ]
+    script = "".join(f'      - echo "{n}=${n}"\n' for n in names)
+    script += '      - echo "PREV=[$GIT_PREVIOUS_SUCCESSFUL_COMMIT]"\n'
+    commit = make_repo(
+        repo_dir,
+        {
+            "ocelot.yml": yml(
+                f'  - name: envstage\n    env: ["FROM_STAGE=stage-level", "FROM_FILE=overridden"]\n'
+                f"    script:\n{script}"
+            )
+        },
+    )
+    repo = stack.add_repo(repo_dir)
+    build = stack.wait(stack.build(repo, branch="master"))
+    assert build["status"] == "PASSED", stack.logs(build["id"])
+    log = stack.logs(build["id"])
+    expected = {
+        "CI": "true",
+        "OCELOT": "true",
+        "BUILD_ID": str(build["id"]),
+        "GIT_HASH": commit,
+        "GIT_HASH_SHORT": commit[:7],
+        "GIT_BRANCH": "master",
+        "WORKSPACE": "/workspace",
+        "OCELOT_REPO": repo,
+        "OCELOT_STAGE": "envstage",
+        "OCELOT_TRIGGER": "api",
+        "OCELOT_TRIGGERED_BY": "integration",
+        "FROM_FILE": "overridden",
+        "FROM_STAGE": "stage-level",
+    }
+    for key, value in expected.items():
+        assert f"{key}={value}\n" in log, (key, log)
+    assert "PREV=[]" in log
+    second = stack.wait(stack.build(repo, branch="master"))
+    assert f"PREV=[{commit}]" in stack.logs(second["id"])
+
+
+def test_working_dir_is_where_the_stage_runs(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    make_repo(
+        repo_dir,
+        {
+            "sub/dir/marker.txt": "here\n",
+            "ocelot.yml": yml(
+                "  - name: inside\n    working_dir: sub/dir\n"
+                '    script: ["pwd", "cat marker.txt"]\n'
+            ),
+        },
+    )
+    build = stack.wait(stack.build(stack.add_repo(repo_dir), branch="master"))
+    assert build["status"] == "PASSED", stack.logs(build["id"])
+    log = stack.logs(build["id"])
+    assert "/workspace/sub/dir\n" in log and "here\n" in log
+
+
+def test_branch_filter_refuses_unless_forced(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    make_repo(
+        repo_dir, {"ocelot.yml": yml('  - name: s\n    script: ["echo built"]\n')}, branch="develop"
+    )
+    repo = stack.add_repo(repo_dir)
+    refused = stack.wait(stack.build(repo, branch="develop"))
+    assert refused["status"] == "SKIPPED"
+    assert refused["failure_reason"] == (
+        "branch develop not in the acceptable branches list: master, release/.*"
+    )
+    assert refused["stages"] == [] and stack.logs(refused["id"]) == ""
+    forced = stack.wait(stack.build(repo, branch="develop", force=True))
+    assert forced["status"] == "PASSED" and "built" in stack.logs(forced["id"])
+
+
+def test_invalid_ocelot_yml_fails_before_start_with_every_issue(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    make_repo(repo_dir, {"ocelot.yml": "image: x\nmachineTag: y\nstages: []\n"})
+    build = stack.wait(stack.build(stack.add_repo(repo_dir), branch="master"))
+    assert build["status"] == "FAILED_PRESTART"
+    reason = build["failure_reason"]
+    assert "mutually exclusive" in reason
+    assert "BuildTool must be specified" in reason
+    assert "at least one stage" in reason
+
+
+def test_missing_image_fails_before_start(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    make_repo(
+        repo_dir,
+        {
+            "ocelot.yml": yml('  - name: s\n    script: ["true"]\n').replace(
+                "ocelot/busybox", "ocelot/does-not-exist:1"
+            )
+        },
+    )
+    build = stack.wait(stack.build(stack.add_repo(repo_dir), branch="master"))
+    assert build["status"] == "FAILED_PRESTART"
+    assert "ocelot/does-not-exist:1" in build["failure_reason"]
+
+
+def test_log_of_a_long_stage_is_readable_before_it_ends(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    make_repo(
+        repo_dir,
+        {
+            "ocelot.yml": yml(
+                "  - name: slow\n    script:\n      - echo first-line\n      - sleep 6\n"
+                "      - echo last-line\n"
+            )
+        },
+    )
+    build_id = stack.build(stack.add_repo(repo_dir), branch="master")
+    deadline = time.monotonic() + 60
+    seen_early = False
+    while time.monotonic() < deadline:
+        build = stack.get(build_id)
+        log = stack.logs(build_id)
+        if "first-line" in log:
+            assert build["status"] == "RUNNING", build
+            assert build["stages"][0]["status"] == "RUNNING"
+            assert "last-line" not in log
+            seen_early = True
+            break
+        time.sleep(0.1)
+    assert seen_early, "the first line never showed up while the stage ran"
+    assert stack.wait(build_id)["status"] == "PASSED"
+    assert "last-line" in stack.logs(build_id)
+
+
+def test_kill_a_running_build(stack: Stack, docker_worker: Process, repo_dir: Path) -> None:
+    make_repo(
+        repo_dir,
+        {
+            "ocelot.yml": yml(
+                '  - name: forever\n    script: ["echo started", "sleep 300"]\n'
+                '  - name: after\n    script: ["echo after"]\n'
+            )
+        },
+    )
+    build_id = stack.build(stack.add_repo(repo_dir), branch="master")
+    deadline = time.monotonic() + 60
+    while "started" not in stack.logs(build_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    resp = stack.client.post(f"/api/v1/builds/{build_id}/kill", headers=stack.auth)
+    assert resp.status_code == 200
+    build = stack.wait(build_id, timeout=30)
+    assert build["status"] == "KILLED"
+    assert build["failure_reason"] == "killed by integration"
+    assert [s["status"] for s in build["stages"]] == ["KILLED", "KILLED"]
+    labels = {"label": [f"ocelot.build_id={build_id}"]}
+    assert docker.from_env().containers.list(all=True, filters=labels) == []
