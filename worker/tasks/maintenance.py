@@ -20,6 +20,14 @@ from worker.context import get_context
 STALE_AFTER = timedelta(minutes=2)
 
 
+@app.task(name="ocelot.maintenance.ping")
+def ping(reply_to: str | None = None) -> None:
+    """Do nothing but answer on a Redis list: a liveness probe, and the floor that the
+    benchmarks compare a build's chain with."""
+    if reply_to:
+        get_context(app.conf.ocelot_settings).redis.rpush(reply_to, b"pong")
+
+
 @app.task(name="ocelot.maintenance.reconcile")
 def reconcile() -> int:
     from worker.tasks.builds import enqueue

@@ -1,0 +1,238 @@
+"""Measure build latency and throughput against floors measured in the same run.
+
+Floors (what the same work costs without Ocelot):
+  * ``docker run --rm ocelot/busybox true`` for a 1-stage Docker build;
+  * one ``docker run`` plus four ``docker exec`` for a 5-stage Docker build;
+  * a no-op Celery chain as long as the build's chain (route, prepare, stage, finish) for a
+    1-stage build on the local executor;
+  * 2 / (docker run floor) builds per second for 100 queued builds on one worker running 2.
+
+Ratios, not absolute times, are the result: these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis as redis_lib
+from celery import chain
+
+from tests.servers import RedisServer
+from tests.stack import Stack, make_repo
+from worker.app import make_celery
+
+IMAGE = "ocelot/busybox"
+RUNS = int(os.environ.get("OCELOT_BENCH_RUNS", "10"))
+QUEUED = int(os.environ.get("OCELOT_BENCH_QUEUED", "100"))
+OUT = Path(__file__).parent / "RESULTS.md"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def yml(stages: int) -> str:
+    body = "".join(f'  - name: s{i}\n    script: ["true"]\n' for i in range(stages))
+    return f"image: {IMAGE}\nbuildTool: shell\nbranches: [ALL]\nstages:\n{body}"
+
+
+class Runner:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.redis = redis_lib.Redis.from_url(stack.redis.url)
+
+    def build_latency(self, repo: str) -> float:
+        """Seconds from the API request to the build's end event."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe("ocelot:logs:*")
+        start = time.perf_counter()
+        build_id = self.stack.build(repo, branch="master")
+        channel = f"ocelot:logs:{build_id}".encode()
+        while True:
+            msg = pubsub.get_message(timeout=60)
+            if msg is None:
+                raise RuntimeError(f"build {build_id} did not end: {self.stack.get(build_id)}")
+            if msg["channel"] == channel and json.loads(msg["data"]).get("end"):
+                elapsed = time.perf_counter() - start
+                break
+        pubsub.close()
+        status = self.stack.get(build_id)["status"]
+        if status != "PASSED":
+            raise RuntimeError(f"build {build_id} {status}: {self.stack.logs(build_id)}")
+        return elapsed
+
+    def many(self, repo: str, count: int) -> float:
+        """Seconds to finish ``count`` builds queued at once."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe("ocelot:logs:*")
+        start = time.perf_counter()
+        ids = {self.stack.build(repo, branch="master") for _ in range(count)}
+        pending = {f"ocelot:logs:{i}".encode() for i in ids}
+        while pending:
+            msg = pubsub.get_message(timeout=120)
+            if msg is None:
+                raise RuntimeError(f"{len(pending)} builds did not end")
+            if msg["channel"] in pending and json.loads(msg["data"]).get("end"):
+                pending.discard(msg["channel"])
+        elapsed = time.perf_counter() - start
+        pubsub.close()
+        failed = [i for i in ids if self.stack.get(i)["status"] != "PASSED"]
+        if failed:
+            raise RuntimeError(f"builds {failed} did not pass")
+        return elapsed
+
+
+def noop_chain(stack: Stack, length: int) -> float:
+    app = make_celery(stack.settings)
+    r = redis_lib.Redis.from_url(stack.redis.url)
+    key = f"bench:pong:{time.time_ns()}"
+    steps = [app.signature("ocelot.maintenance.ping", args=[None]) for _ in range(length - 1)]
+    steps.append(app.signature("ocelot.maintenance.ping", args=[key]))
+    start = time.perf_counter()
+    chain(*[s.set(queue="control", immutable=True) for s in steps]).apply_async()
+    if r.blpop([key], timeout=60) is None:
+        raise RuntimeError("no-op chain did not finish")
+    return time.perf_counter() - start
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    docker = sh("docker", "version", "--format", "{{.Server.Version}}")
+    return (
+        f"{platform.node()} — {os.cpu_count()} cores ({cpu}), "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"Docker {docker}"
+    )
+
+
+def main() -> int:
+    root = Path(tempfile.mkdtemp(prefix="ocelot-bench-"))
+    redis = RedisServer(root)
+    (root / "stack").mkdir()
+    stack = Stack(root / "stack", redis)
+
+    def repo(name: str, text: str) -> str:
+        make_repo(root / name, {"ocelot.yml": text})
+        return stack.add_repo(root / name, f"bench/{name}")
+
+    results: list[tuple[str, str, str, str]] = []
+    try:
+        docker_worker = stack.start_worker("bench-docker", extra={"OCELOT_MAX_BUILDS": "2"})
+        run = Runner(stack)
+        one, five = repo("one", yml(1)), repo("five", yml(5))
+        run.build_latency(one)  # warm-up: mirror clone, worker imports
+        run.build_latency(five)
+
+        docker_run = [
+            timed(lambda: sh("docker", "run", "--rm", IMAGE, "true")) for _ in range(RUNS)
+        ]
+        build1 = [run.build_latency(one) for _ in range(RUNS)]
+        cid = sh("docker", "run", "-d", IMAGE, "sleep", "600")
+        try:
+            docker_exec = [
+                timed(lambda: sh("docker", "exec", cid, "true")) for _ in range(RUNS * 2)
+            ]
+        finally:
+            sh("docker", "rm", "-f", cid)
+        build5 = [run.build_latency(five) for _ in range(RUNS)]
+        floor1, exec1 = median(docker_run), median(docker_exec)
+        floor5 = floor1 + 4 * exec1
+        results.append(
+            (
+                "1-stage Docker build, trigger → finished",
+                f"{median(build1):.3f} s",
+                f"`docker run --rm` {floor1:.3f} s",
+                f"{median(build1) / floor1:.2f}x",
+            )
+        )
+        results.append(
+            (
+                "5-stage Docker build, trigger → finished",
+                f"{median(build5):.3f} s",
+                f"run + 4 exec {floor5:.3f} s",
+                f"{median(build5) / floor5:.2f}x",
+            )
+        )
+
+        elapsed = run.many(one, QUEUED)
+        rate, floor_rate = QUEUED / elapsed, 2 / floor1
+        results.append(
+            (
+                f"{QUEUED} queued 1-stage Docker builds, 1 worker x 2",
+                f"{rate:.2f} builds/s",
+                f"2 / docker run = {floor_rate:.2f} builds/s",
+                f"{rate / floor_rate:.2f}x",
+            )
+        )
+        stack.stop_worker(docker_worker)
+
+        local = stack.start_worker(
+            "bench-local", executor="local", tags=("bench",), extra={"OCELOT_MAX_BUILDS": "2"}
+        )
+        tagged = repo("local", yml(1).replace(f"image: {IMAGE}", "machineTag: bench"))
+        run.build_latency(tagged)
+        noop = [noop_chain(stack, 4) for _ in range(RUNS)]
+        build_local = [run.build_latency(tagged) for _ in range(RUNS)]
+        stack.stop_worker(local)
+        over = (median(build_local) - median(noop)) * 1000
+        results.append(
+            (
+                "1-stage local-executor build",
+                f"{median(build_local) * 1000:.1f} ms",
+                f"no-op chain of 4 tasks {median(noop) * 1000:.1f} ms",
+                f"{median(build_local) / median(noop):.2f}x (+{over:.0f} ms)",
+            )
+        )
+    finally:
+        stack.close()
+        redis.stop()
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ",
+        f"Machine: {machine()}  ",
+        f"Runs per measurement: {RUNS} (medians). Produced by `make bench` (bench/__main__.py).",
+        "",
+        "| measurement | Ocelot | floor (same run) | ratio |",
+        "|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in results],
+        "",
+        "Targets: <= 1.3x for the Docker latencies; the local-executor overhead is reported per",
+        "build (4 tasks: route, prepare, stage, finish). See docs/performance.md for the analysis.",
+        "",
+    ]
+    OUT.write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
