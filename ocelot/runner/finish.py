@@ -37,8 +37,11 @@ def allowed_to_fail(build: Build) -> set[int]:
 def _settle(build: Build) -> None:
     stages = build.current_stages()
     for stage in stages:
-        if stage.status in (PENDING, RUNNING):
-            stage.status = KILLED if build.kill_requested_by else SKIPPED
+        if stage.status == RUNNING:  # the worker died or crashed under it
+            stage.status = KILLED if build.kill_requested_by else FAILED
+            stage.add_message("interrupted")
+        elif stage.status == PENDING:
+            stage.status = SKIPPED
             stage.add_message("not run")
     if build.status == FAILED_PRESTART:
         return
@@ -59,21 +62,25 @@ def _settle(build: Build) -> None:
 
 
 def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
-    """Record the final status (idempotent) and destroy the build's containers/workspace."""
-    with session_scope(ctx.engine) as session:
+    """Record the final status (idempotent) and destroy the build's containers/workspace.
+
+    The environment is destroyed *before* the final status is committed, so a finished build
+    never has containers left behind (unless kept for debugging)."""
+    with session_scope(ctx.engine) as session, session.no_autoflush:
         build = session.get(Build, build_id)
         if build is None or build.attempt != attempt:
             return None
+        build.current_stages()  # load before changing anything: no write lock while we wait
         if build.status in (RUNNING, FAILED_PRESTART):
             _settle(build)
             build.finished_at = build.finished_at or utcnow()
             build.lease_until = None
         status = build.status
-    keep = ctx.settings.keep_containers and status in (FAILED, FAILED_PRESTART)
-    if not keep:
-        try:
-            ctx.executor.destroy(BuildKey(build_id, attempt))
-        except Exception:
-            log.exception("could not remove the environment of build %s", build_id)
+        keep = ctx.settings.keep_containers and status in (FAILED, FAILED_PRESTART)
+        if not keep:
+            try:
+                ctx.executor.destroy(BuildKey(build_id, attempt))
+            except Exception:  # noqa: BLE001 - leftovers are the janitor's; the status stands
+                log.exception("could not remove the environment of build %s", build_id)
     publish_end(ctx.redis, build_id, status)
     return status

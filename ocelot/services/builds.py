@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ocelot.errors import Conflict, InvalidRequest, NotFound
 from ocelot.models import Build, Repo, utcnow
-from ocelot.models.build import FINISHED, KILLED, PENDING, QUEUED, RUNNING, TRIGGERS
+from ocelot.models.build import FINISHED, KILLED, QUEUED, RUNNING, TRIGGERS
 from ocelot.services.repos import get_repo
 
 _HASH = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -104,9 +104,6 @@ def kill_build(session: Session, build_id: int, by: str | None) -> Build:
         build.status = KILLED
         build.failure_reason = f"killed by {build.kill_requested_by} before it started"
         build.finished_at = utcnow()
-        for stage in build.current_stages():
-            if stage.status == PENDING:
-                stage.status = KILLED
     elif build.status == RUNNING:
         build.pending_reason = None
     return build
