@@ -208,7 +208,7 @@ def stage_command(stage: StageConfig, config: BuildConfig, workspace: str) -> tu
 
 
 STARTER_YML = """\
-# ocelot.yml: how Ocelot builds this repository. Check it with `ocelot lint`.
+# ocelot.yml: how Ocelot builds this repository. Check it with `ocelot validate`.
 
 # The Docker image every stage runs in. To run on workers with a tag instead (e.g. a mac
 # without Docker), replace it with `machineTag: <tag>`; use one of the two, not both.

@@ -1,0 +1,1 @@
+"""The ``ocelot`` subcommands, one module per group: local, repos, builds, logs, admin."""

@@ -1,0 +1,172 @@
+"""Build commands: ``build``, ``status``, ``summary``, ``kill``, ``rebuild``.
+
+``--wait`` polls ``GET /builds/<id>`` with a growing interval (the server is the source of
+truth; no log stream needs to stay open) and exits 0 only for ``PASSED``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NoReturn
+
+import click
+from rich.text import Text
+
+from ocelot.cli import gitinfo
+from ocelot.cli.app import HASH, REPO, App, pass_app
+from ocelot.cli.output import build_view, status_text, summary_table
+from ocelot.errors import DependencyUnavailable
+
+FINISHED = frozenset({"PASSED", "FAILED", "FAILED_PRESTART", "KILLED", "SKIPPED"})
+POLL_INTERVALS = (0.2, 0.5, 1.0, 2.0, 3.0)  # seconds; the last one repeats
+POLL_FAILURES = 5  # consecutive unreachable polls tolerated (a server restart)
+
+wait_option = click.option(
+    "--wait", is_flag=True, help="Wait until the build ends; exit 0 if it PASSED, else 1."
+)
+
+
+def _progress(build: dict[str, Any]) -> str:
+    line = f"build #{build.get('id')}: {build.get('status')}"
+    if build.get("pending_reason"):
+        line += f" ({build['pending_reason']})"
+    return line
+
+
+def wait_for(app: App, build: dict[str, Any]) -> dict[str, Any]:
+    """Poll until ``build`` has a final status; progress goes to stderr."""
+    last = _progress(build)
+    app.note(f"{last}; waiting (Ctrl-C stops waiting, not the build)")
+    polls = failures = 0
+    while build.get("status") not in FINISHED:
+        time.sleep(POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)])
+        polls += 1
+        try:
+            build = app.client.build(int(build["id"]))
+        except DependencyUnavailable:
+            failures += 1
+            if failures > POLL_FAILURES:
+                raise
+            continue
+        failures = 0
+        if (now := _progress(build)) != last:
+            app.note(now)
+            last = now
+    return build
+
+
+def show_final(app: App, build: dict[str, Any]) -> NoReturn:
+    """Print a finished build as ``status`` does and exit 0 if it passed, else 1."""
+    app.out.print(build_view(build))
+    status = build.get("status")
+    if status == "PASSED":
+        raise click.exceptions.Exit(0)
+    line = Text(f"build #{build.get('id')} ").append_text(status_text(status))
+    if build.get("failure_reason"):
+        line.append(f": {build['failure_reason']}")
+    app.err.print(line)
+    raise click.exceptions.Exit(1)
+
+
+def _queued(app: App, build: dict[str, Any], wait: bool, what: str) -> None:
+    commit = build.get("hash_short") or build.get("hash") or ""
+    where = " @ ".join(str(x) for x in (build.get("branch"), commit) if x)
+    click.echo(
+        f"queued build #{build.get('id')} of {build.get('repo')}"
+        f"{f' ({where})' if where else ''}{what}"
+    )
+    if wait:
+        show_final(app, wait_for(app, build))
+
+
+@click.command("build")
+@click.argument("repo", type=REPO, required=False, metavar="[ACCT/REPO]")
+@click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit to build (a prefix is ok).")
+@click.option("--branch", "-b", metavar="B", help="Branch to build (its head unless --hash).")
+@click.option("--force", is_flag=True, help="Build even if the branch filter would refuse it.")
+@wait_option
+@pass_app
+def build(
+    app: App, repo: str | None, hash_: str | None, branch: str | None, force: bool, wait: bool
+) -> None:
+    """Queue a build of ACCT/REPO.
+
+    Inside a checkout, ACCT/REPO defaults to the origin remote, and with neither --hash nor
+    --branch the current branch at HEAD is built (the server fetches it from the repo's
+    URL, so push first).
+    """
+    full_name = app.repo(repo)
+    checkout = app.local_checkout_of(full_name)
+    if checkout:
+        if not hash_ and not branch:
+            hash_, branch = checkout.head, checkout.branch
+        elif hash_ and len(hash_) < 40:
+            hash_ = gitinfo.expand_hash(hash_, checkout.root) or hash_
+    if not hash_ and not branch:
+        raise click.UsageError("say what to build: --branch B, --hash H or both")
+    created = app.client.create_build(full_name, branch=branch, hash=hash_, force=force)
+    _queued(app, created, wait, " (forced)" if force else "")
+
+
+@click.command("status")
+@click.argument("repo", type=REPO, required=False, metavar="[ACCT/REPO]")
+@click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit (prefix) of the build.")
+@click.option("--build-id", type=int, metavar="N", help="Show build N.")
+@pass_app
+def status(app: App, repo: str | None, hash_: str | None, build_id: int | None) -> None:
+    """Show the latest matching build: who, when, how long, and every stage.
+
+    Inside a checkout the build of HEAD is shown (or the latest one, if HEAD has none).
+    """
+    app.out.print(build_view(app.find_build(repo, hash_, build_id)))
+
+
+@click.command("summary")
+@click.argument("repo", type=REPO, required=False, metavar="[ACCT/REPO]")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(1, 500),
+    default=20,
+    show_default=True,
+    help="How many builds to list.",
+)
+@click.option("--branch", "-b", metavar="B", help="Only builds of branch B.")
+@pass_app
+def summary(app: App, repo: str | None, limit: int, branch: str | None) -> None:
+    """List recent builds of ACCT/REPO, newest first (of every repo outside a checkout)."""
+    full_name = app.repo_or_none(repo)
+    rows = app.client.builds(full_name, branch=branch, limit=limit)
+    if not rows:
+        app.note(f"no builds of {full_name or 'any repository'} yet")
+        return
+    app.out.print(summary_table(rows, with_repo=full_name is None))
+
+
+@click.command("kill")
+@click.argument("repo", type=REPO, required=False, metavar="[ACCT/REPO]")
+@click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit (prefix) of the build.")
+@click.option("--build-id", type=int, metavar="N", help="Kill build N.")
+@pass_app
+def kill(app: App, repo: str | None, hash_: str | None, build_id: int | None) -> None:
+    """Stop a queued or running build (the latest matching one)."""
+    if hash_ and build_id is not None:
+        raise click.UsageError("give --hash or --build-id, not both")
+    target = app.find_build(repo, hash_, build_id, fall_back_to_latest=False)
+    killed = app.client.kill(int(target["id"]))
+    line = Text(f"build #{killed.get('id')} ").append_text(status_text(killed.get("status")))
+    if killed.get("failure_reason"):
+        line.append(f": {killed['failure_reason']}")
+    elif killed.get("status") not in FINISHED:
+        line.append(": asked to stop; the worker stops it shortly")
+    app.out.print(line)
+
+
+@click.command("rebuild")
+@click.option("--build-id", type=int, metavar="N", required=True, help="The build to repeat.")
+@wait_option
+@pass_app
+def rebuild(app: App, build_id: int, wait: bool) -> None:
+    """Queue build N's commit again, as a new build."""
+    created = app.client.rebuild(build_id)
+    _queued(app, created, wait, f" (rebuild of #{build_id})")

@@ -1,0 +1,64 @@
+"""``ocelot repos add|list|remove``: which repositories Ocelot tracks."""
+
+from __future__ import annotations
+
+import click
+
+from ocelot.cli.app import REPO, App, pass_app
+from ocelot.cli.output import repos_table
+
+VCS_TYPES = ("github", "gitlab", "bitbucket", "git")
+
+
+@click.group("repos")
+def repos() -> None:
+    """Track, list and untrack repositories."""
+
+
+@repos.command("add")
+@click.argument("repo", type=REPO, metavar="ACCT/REPO")
+@click.option("--url", required=True, help="Clone URL or local path of the repository.")
+@click.option(
+    "--vcs-type",
+    type=click.Choice(VCS_TYPES, case_sensitive=False),
+    help="Forge that hosts it (default: git, a plain git URL or path).",
+)
+@click.option("--group", "-g", metavar="G", help="Put the repository in group G.")
+@pass_app
+def add(app: App, repo: str, url: str, vcs_type: str | None, group: str | None) -> None:
+    """Track ACCT/REPO so it can be built.
+
+    \b
+    Example:
+      ocelot repos add acme/demo --url https://github.com/acme/demo.git --vcs-type github
+    """
+    created = app.client.add_repo(repo, url, vcs_type.lower() if vcs_type else None, group)
+    kind = created.get("vcs_type") or vcs_type or "git"
+    in_group = f" in group {created['group']}" if created.get("group") else ""
+    click.echo(
+        f"tracking {created.get('full_name', repo)} ({kind}, {created.get('url', url)}){in_group}"
+    )
+
+
+@repos.command("list")
+@click.option("--group", "-g", metavar="G", help="Only the repositories of group G.")
+@pass_app
+def list_(app: App, group: str | None) -> None:
+    """List tracked repositories."""
+    rows = app.client.repos(group)
+    if not rows:
+        app.note(
+            f"no tracked repositories{f' in group {group}' if group else ''}"
+            " (add one with `ocelot repos add ACCT/REPO --url URL`)"
+        )
+        return
+    app.out.print(repos_table(rows))
+
+
+@repos.command("remove")
+@click.argument("repo", type=REPO, metavar="ACCT/REPO")
+@pass_app
+def remove(app: App, repo: str) -> None:
+    """Stop tracking ACCT/REPO."""
+    app.client.remove_repo(repo)
+    click.echo(f"{repo} is no longer tracked")
