@@ -80,7 +80,7 @@ def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
         if not keep:
             try:
                 ctx.executor.destroy(BuildKey(build_id, attempt))
-            except Exception:  # noqa: BLE001 - leftovers are the janitor's; the status stands
+            except Exception:  # leftovers are the janitor's; the status stands
                 log.exception("could not remove the environment of build %s", build_id)
     publish_end(ctx.redis, build_id, status)
     return status
