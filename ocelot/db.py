@@ -97,7 +97,7 @@ def alembic_config(settings: Settings):  # type: ignore[no-untyped-def]
     return cfg
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
+def migrate(settings: Settings, revision: str = "heads") -> None:
     """Upgrade the database to ``revision`` (creating the SQLite file when needed)."""
     from alembic import command
 
