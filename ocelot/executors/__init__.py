@@ -1,0 +1,39 @@
+"""Execution backends: where and how a worker runs a build's stages.
+
+The contract is :class:`ocelot.executors.base.Executor` (lifecycle, concurrency and errors are
+documented there). :func:`make_executor` picks the backend named by
+``settings.worker_executor``: ``"docker"`` (:mod:`ocelot.executors.docker`) or ``"local"``
+(:mod:`ocelot.executors.local`, which isolates nothing).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ocelot.errors import ExecutorError
+from ocelot.executors.base import BuildKey, Executor, OutputCallback, StageOutcome, StopCheck
+
+if TYPE_CHECKING:
+    from ocelot.settings import Settings
+
+__all__ = [
+    "BuildKey",
+    "Executor",
+    "OutputCallback",
+    "StageOutcome",
+    "StopCheck",
+    "make_executor",
+]
+
+
+def make_executor(settings: Settings) -> Executor:
+    """The executor this worker is configured for. Creating one does not contact docker."""
+    if settings.worker_executor == "docker":
+        from ocelot.executors.docker import DockerExecutor
+
+        return DockerExecutor(settings.worker_name, docker_host=settings.docker_host)
+    if settings.worker_executor == "local":
+        from ocelot.executors.local import LocalExecutor
+
+        return LocalExecutor(settings.workspaces, settings.worker_name)
+    raise ExecutorError(f"unknown executor {settings.worker_executor!r} (docker or local)")

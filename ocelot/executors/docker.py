@@ -1,0 +1,396 @@
+"""The docker executor: one long-lived container per build, stages run as ``docker exec``.
+
+Resources of a build attempt, found again from its :class:`BuildKey` and labelled
+``ocelot.build_id``, ``ocelot.attempt``, ``ocelot.worker`` (``cleanup`` and janitors use them):
+volume ``ocelot-ws-<build_id>-<attempt>`` mounted at ``/workspace``; build container
+``ocelot-<build_id>-<attempt>`` from the build's image, whose entrypoint only sleeps
+(``init=True`` reaps zombies); for a stage with its own ``image``, container
+``ocelot-<build_id>-<attempt>-<stage>`` (labelled ``ocelot.stage`` too) on the same volume,
+removed when the stage ends.
+
+The checkout is copied into the volume with ``put_archive`` (a tar built in a temporary file),
+never bind-mounted, so a daemon on another host (``DOCKER_HOST``) works the same. Its files
+are owned by the container's user (``id -u``/``id -g``), so a non-root image can write them.
+
+Killing a stage: docker cannot signal an exec, so every stage runs as
+``sh -c 'printf <marker><pid>; exec "$@"'``. runc starts each exec as a session leader, so
+that pid is also the session and process group id of everything the stage starts. The marker
+line is stripped from the output; to signal the stage, a second exec (as root) signals that
+process group and every process of that session found in ``/proc`` (shell builtins only, so
+any image with a POSIX ``sh`` works). Processes that start a session of their own escape and
+die with the container in ``destroy``. Last resort, if the exec has not ended
+``KILL_WAIT_SECONDS`` after SIGKILL, the whole container is killed. Background processes a
+stage leaves behind live until ``destroy`` (docker then ends that exec's output ~2 s late).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
+
+from ocelot.errors import ExecutorError
+from ocelot.executors.base import BuildKey, OutputCallback, StageOutcome, StopCheck, supervise
+
+WORKSPACE = "/workspace"
+LABEL_BUILD = "ocelot.build_id"
+LABEL_ATTEMPT = "ocelot.attempt"
+LABEL_WORKER = "ocelot.worker"
+LABEL_STAGE = "ocelot.stage"
+
+# Sleeps until stopped; busybox, dash and bash all run it. `wait` lets TERM in at once.
+SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
+_MARKER = b"\x1eocelot-stage-pid="
+_ANNOUNCE = 'printf \'\\036ocelot-stage-pid=%s\\n\' "$$"; exec "$@"'
+_KILL = """sig=$1 leader=$2
+kill -s "$sig" -- "-$leader" 2>/dev/null
+for d in /proc/[0-9]*; do
+  read -r s 2>/dev/null <"$d/stat" || continue
+  s=${s##*) }
+  set -- $s
+  [ "$4" = "$leader" ] && kill -s "$sig" "${d#/proc/}" 2>/dev/null
+done
+exit 0"""
+
+
+def container_name(key: BuildKey) -> str:
+    return f"ocelot-{key.slug}"
+
+
+def volume_name(key: BuildKey) -> str:
+    return f"ocelot-ws-{key.slug}"
+
+
+def stage_container_name(key: BuildKey, stage: str) -> str:
+    return f"ocelot-{key.slug}-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', stage)[:60]}"
+
+
+class DockerExecutor:
+    """Runs builds in containers of a docker daemon (local or remote). Stateless per build."""
+
+    name = "docker"
+
+    def __init__(self, worker: str, *, docker_host: str | None = None) -> None:
+        self.worker = worker
+        self.docker_host = docker_host
+        self._docker: docker.DockerClient | None = None
+        self._docker_pid = 0
+
+    def prepare(
+        self, key: BuildKey, checkout: Path, image: str | None, env: Mapping[str, str]
+    ) -> str:
+        """Create volume and build container, copy ``checkout`` in; returns ``/workspace``."""
+        if not image:
+            raise ExecutorError("the docker executor needs an image for the build")
+        if not checkout.is_dir():
+            raise ExecutorError(f"checkout {checkout} is not a directory")
+        client = self.client()
+        self.destroy(key)  # a retried prepare starts from scratch
+        self._ensure_image(client, image)
+        try:
+            with self._api(f"create the build container from {image}"):
+                client.volumes.create(name=volume_name(key), labels=self._labels(key))
+                container = self._start(client, image, container_name(key), key, env=env)
+            self._copy_in(container, checkout, *self._user_ids(container))
+        except BaseException:
+            with contextlib.suppress(ExecutorError):
+                self.destroy(key)
+            raise
+        return WORKSPACE
+
+    def run_stage(
+        self,
+        key: BuildKey,
+        stage: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        workdir: str,
+        *,
+        image: str | None,
+        on_output: OutputCallback,
+        should_stop: StopCheck,
+        timeout: float | None,
+        grace: float,
+    ) -> StageOutcome:
+        client = self.client()
+        with self._stage_container(client, key, stage, image) as container:
+            with self._api(f"start the stage in {container.name}"):
+                exec_id = client.api.exec_create(
+                    container.id,
+                    ["sh", "-c", _ANNOUNCE, "ocelot-stage", *argv],
+                    environment=dict(env),
+                    workdir=workdir,
+                )["Id"]
+                stream = client.api.exec_start(exec_id, stream=True)
+            leader = _Leader()
+            seen = supervise(
+                leader.strip(stream),
+                on_output=on_output,
+                should_stop=should_stop,
+                timeout=timeout,
+                grace=grace,
+                send_signal=lambda sig: _signal(client, container, leader, sig),
+                close=lambda: _close(stream),
+            )
+            _close(stream)
+            error, exit_code = seen.error, _exit_code(client, exec_id)
+            if exit_code is None:
+                # The exec would not end: kill the whole container, the only sure way left.
+                with contextlib.suppress(DockerException, requests.RequestException):
+                    container.kill()
+                error = f"{error or 'the stage did not end'}; killed container {container.name}"
+                exit_code = _exit_code(client, exec_id)
+        return StageOutcome(exit_code, seen.timed_out, seen.killed, error)
+
+    def destroy(self, key: BuildKey) -> None:
+        """Remove every container of the build attempt (build and stage ones) and its volume."""
+        client = self.client()
+        labels = [f"{LABEL_BUILD}={key.build_id}", f"{LABEL_ATTEMPT}={key.attempt}"]
+        with self._api(f"remove the containers of build {key.slug}"):
+            for container in client.containers.list(all=True, filters={"label": labels}):
+                _remove(client, container.name)
+            _remove_volume(client, volume_name(key))
+
+    def cleanup(self, worker: str, keep: Callable[[BuildKey], bool]) -> list[str]:
+        """Remove containers and volumes labelled with ``worker`` whose key ``keep`` rejects."""
+        client = self.client()
+        decided: dict[BuildKey, bool] = {}
+
+        def doomed(labels: Mapping[str, str] | None) -> bool:
+            key = _key_from_labels(labels or {})  # None: not ours, or damaged: leave it alone
+            if key is not None and key not in decided:
+                decided[key] = not keep(key)
+            return key is not None and decided[key]
+
+        removed: list[str] = []
+        selector = {"label": f"{LABEL_WORKER}={worker}"}
+        with self._api(f"clean up the leftovers of worker {worker}"):
+            for container in client.containers.list(all=True, filters=selector):
+                if doomed(container.labels):
+                    _remove(client, container.name)
+                    removed.append(f"container {container.name}")
+            for volume in client.volumes.list(filters=selector):
+                if doomed(volume.attrs.get("Labels")):
+                    _remove_volume(client, volume.name)
+                    removed.append(f"volume {volume.name}")
+        return removed
+
+    def client(self) -> docker.DockerClient:
+        """The docker client of this process (re-made after a fork: sockets are not shared)."""
+        if self._docker is None or self._docker_pid != os.getpid():
+            with self._api("connect"):
+                host = self.docker_host
+                client = docker.DockerClient(base_url=host) if host else docker.from_env()
+                client.ping()
+            self._docker, self._docker_pid = client, os.getpid()
+        return self._docker
+
+    @contextlib.contextmanager
+    def _api(self, doing: str) -> Iterator[None]:
+        """Turn docker's and requests' exceptions into :class:`ExecutorError`."""
+        try:
+            yield
+        except APIError as exc:
+            raise ExecutorError(f"docker could not {doing}: {exc.explanation or exc}") from exc
+        except (DockerException, requests.RequestException) as exc:
+            where = self.docker_host or os.environ.get("DOCKER_HOST") or "the default socket"
+            raise ExecutorError(
+                f"docker daemon unreachable at {where} (trying to {doing}): {exc}"
+            ) from exc
+
+    def _labels(self, key: BuildKey, stage: str | None = None) -> dict[str, str]:
+        labels = {LABEL_BUILD: str(key.build_id), LABEL_ATTEMPT: str(key.attempt)}
+        return labels | {LABEL_WORKER: self.worker} | ({LABEL_STAGE: stage} if stage else {})
+
+    def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
+        with self._api(f"look up image {image}"):
+            with contextlib.suppress(ImageNotFound):
+                client.images.get(image)
+                return
+            try:
+                client.images.pull(image)
+            except (APIError, requests.RequestException) as exc:
+                reason = exc.explanation if isinstance(exc, APIError) else exc
+                raise ExecutorError(
+                    f"image {image} not found on this worker's docker daemon, "
+                    f"and pulling it failed: {reason}"
+                ) from exc
+
+    def _start(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        name: str,
+        key: BuildKey,
+        *,
+        env: Mapping[str, str] | None = None,
+        stage: str | None = None,
+    ) -> Container:
+        container = client.containers.create(
+            image,
+            entrypoint=SLEEPER,
+            name=name,
+            labels=self._labels(key, stage),
+            environment=dict(env or {}),
+            volumes={volume_name(key): {"bind": WORKSPACE, "mode": "rw"}},
+            working_dir=WORKSPACE,
+            init=True,
+            privileged=False,
+            detach=True,
+        )
+        container.start()
+        return container
+
+    @contextlib.contextmanager
+    def _stage_container(
+        self, client: docker.DockerClient, key: BuildKey, stage: str, image: str | None
+    ) -> Iterator[Container]:
+        """The build container, or a fresh container of ``image`` removed after the stage."""
+        if image is None:
+            name = container_name(key)
+            with self._api(f"find build container {name}"):
+                try:
+                    container = client.containers.get(name)
+                except NotFound:
+                    raise _not_prepared(f"build container {name}") from None
+            if container.status != "running":
+                raise ExecutorError(f"build container {name} is {container.status}, not running")
+            yield container
+            return
+        self._ensure_image(client, image)
+        name = stage_container_name(key, stage)
+        with self._api(f"start a container from {image} for stage {stage!r}"):
+            try:
+                client.volumes.get(volume_name(key))
+            except NotFound:
+                raise _not_prepared(f"workspace volume {volume_name(key)}") from None
+            _remove(client, name)  # left by an earlier try of this very stage
+            container = self._start(client, image, name, key, stage=stage)
+        try:
+            yield container
+        finally:
+            with contextlib.suppress(DockerException, requests.RequestException):
+                container.remove(force=True)
+
+    def _user_ids(self, container: Container) -> tuple[int, int]:
+        """Numeric uid and gid of the container's default user (root unless the image says)."""
+        user = (container.attrs.get("Config", {}).get("User") or "").strip()
+        if user in ("", "root", "0", "0:0"):
+            return 0, 0
+        with self._api("find the container's user"):
+            code, out = container.exec_run(["sh", "-c", "id -u && id -g"])
+        ids = out.split() if code == 0 else []
+        if len(ids) != 2 or not all(i.isdigit() for i in ids):
+            raise ExecutorError(f"cannot tell the uid of user {user!r} in the build container")
+        return int(ids[0]), int(ids[1])
+
+    def _copy_in(self, container: Container, checkout: Path, uid: int, gid: int) -> None:
+        def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+            info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
+            return info
+
+        with tempfile.TemporaryFile(prefix="ocelot-checkout-") as buf:
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                tar.add(checkout, arcname=".", filter=owned)
+            buf.seek(0)
+            with self._api(f"copy the checkout into {WORKSPACE}"):
+                container.put_archive(WORKSPACE, buf)
+                if uid != 0:  # the volume's root dir is root's until told otherwise
+                    code, out = container.exec_run(["chown", f"{uid}:{gid}", WORKSPACE], user="0")
+                    if code != 0:
+                        raise ExecutorError(f"chown {WORKSPACE} failed: {out.decode()[:200]}")
+
+
+class _Leader:
+    """Strips the wrapper's announcement from the output and remembers the stage's pid."""
+
+    pid: int | None = None
+
+    def strip(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        chunks = iter(chunks)
+        head = b""
+        for chunk in chunks:
+            head += chunk
+            if head.startswith(_MARKER) and b"\n" in head:
+                line, head = head.split(b"\n", 1)
+                with contextlib.suppress(ValueError):
+                    self.pid = int(line[len(_MARKER) :])
+                break
+            if not _MARKER.startswith(head[: len(_MARKER)]) or len(head) > 64:
+                break  # no announcement (e.g. docker could not start the exec)
+        if head:
+            yield head
+        yield from chunks
+
+
+def _signal(
+    client: docker.DockerClient, container: Container, leader: _Leader, sig: signal.Signals
+) -> None:
+    """Send ``sig`` to the stage ``leader`` announced (see the module docstring)."""
+    until = time.monotonic() + 1  # a stage killed right away may not have announced itself yet
+    while leader.pid is None and time.monotonic() < until:
+        time.sleep(0.02)
+    pid = leader.pid
+    with contextlib.suppress(DockerException, requests.RequestException):
+        if pid is not None:
+            command = ["sh", "-c", _KILL, "ocelot-kill", sig.name[3:], str(pid)]
+            killer = client.api.exec_create(container.id, command, user="0")["Id"]
+            client.api.exec_start(killer)
+        elif sig == signal.SIGKILL:  # it never even announced itself: last resort
+            container.kill()
+
+
+def _close(stream: Any) -> None:
+    """Cancel an exec stream. ``CancellableStream.close`` alone leaves the response's fd open."""
+    with contextlib.suppress(OSError):
+        stream.close()
+    stream._response.close()
+
+
+def _exit_code(client: docker.DockerClient, exec_id: str, wait: float = 3.0) -> int | None:
+    """The exec's exit code, once docker has noticed it ended (``None`` if it has not)."""
+    until = time.monotonic() + wait
+    with contextlib.suppress(DockerException, requests.RequestException):
+        while (info := client.api.exec_inspect(exec_id)).get("Running"):
+            if time.monotonic() >= until:
+                return None
+            time.sleep(0.05)
+        return info.get("ExitCode")  # type: ignore[no-any-return]
+    return None
+
+
+def _remove(client: docker.DockerClient, name: str) -> None:
+    """Force-remove a container; gone or already being removed is fine."""
+    try:
+        client.api.remove_container(name, force=True)
+    except APIError as exc:
+        if exc.status_code not in (404, 409):  # 409: removal already in progress
+            raise
+
+
+def _remove_volume(client: docker.DockerClient, name: str) -> None:
+    with contextlib.suppress(NotFound):
+        client.api.remove_volume(name, force=True)
+
+
+def _not_prepared(what: str) -> ExecutorError:
+    return ExecutorError(f"{what} not found; was the build prepared on this worker?")
+
+
+def _key_from_labels(labels: Mapping[str, str]) -> BuildKey | None:
+    try:
+        return BuildKey(int(labels[LABEL_BUILD]), int(labels[LABEL_ATTEMPT]))
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,193 @@
+"""The local executor: stages run as plain processes of the worker, in a workspace directory.
+
+This executor ISOLATES NOTHING. A stage runs as the worker's user, on the worker's host, with
+access to everything that user can reach (files, network, other builds' workspaces, the
+worker's own credentials on disk). Use it only for trusted repositories on dedicated hosts
+without Docker (e.g. macOS builders selected by ``machineTag``).
+
+Layout: the workspace of a build attempt is ``settings.workspaces / "<build_id>-<attempt>"``;
+next to it, ``.<build_id>-<attempt>.worker`` records which worker owns it, so ``cleanup`` only
+touches its own leftovers even when several workers share one home directory.
+
+Each stage is a new session (``start_new_session``), so its whole process group can be
+signalled with :func:`os.killpg`: SIGTERM, then SIGKILL after the grace period. Background
+processes a stage leaves behind are not killed when it ends normally (nothing tracks them once
+the stage is over); only a kill reaches them, and only while they stay in the stage's group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from ocelot.errors import ExecutorError
+from ocelot.executors.base import (
+    BuildKey,
+    OutputCallback,
+    StageOutcome,
+    StopCheck,
+    exit_status,
+    supervise,
+)
+
+_WORKSPACE_RE = re.compile(r"^(\d+)-(\d+)$")
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+class LocalExecutor:
+    """Runs stages as subprocesses in ``workspaces/<build_id>-<attempt>``. Isolates nothing."""
+
+    name = "local"
+
+    def __init__(self, workspaces: Path, worker: str) -> None:
+        self.workspaces = workspaces
+        self.worker = worker
+
+    def workspace(self, key: BuildKey) -> Path:
+        return self.workspaces / key.slug
+
+    def _owner_file(self, key: BuildKey) -> Path:
+        return self.workspaces / f".{key.slug}.worker"
+
+    def prepare(
+        self, key: BuildKey, checkout: Path, image: str | None, env: Mapping[str, str]
+    ) -> str:
+        """Copy ``checkout`` to a fresh workspace directory; ``image`` and ``env`` are ignored."""
+        if not checkout.is_dir():
+            raise ExecutorError(f"checkout {checkout} is not a directory")
+        target = self.workspace(key)
+        try:
+            self.workspaces.mkdir(parents=True, exist_ok=True)
+            self._owner_file(key).write_text(self.worker + "\n")
+            if target.exists():  # a retried prepare starts from scratch
+                shutil.rmtree(target)
+            shutil.copytree(checkout, target, symlinks=True)
+        except OSError as exc:
+            raise ExecutorError(f"could not create workspace {target}: {exc}") from exc
+        return str(target.resolve())
+
+    def run_stage(
+        self,
+        key: BuildKey,
+        stage: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        workdir: str,
+        *,
+        image: str | None,
+        on_output: OutputCallback,
+        should_stop: StopCheck,
+        timeout: float | None,
+        grace: float,
+    ) -> StageOutcome:
+        if image is not None:
+            raise ExecutorError(
+                f"stage {stage!r} asks for image {image!r}, but this worker runs stages "
+                "locally and cannot run images"
+            )
+        full_env = {
+            "PATH": os.environ.get("PATH", _DEFAULT_PATH),
+            "HOME": os.environ.get("HOME", "/"),
+            **env,
+        }
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=workdir,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ExecutorError(f"could not start stage {stage!r}: {exc}") from exc
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        stop_reading = threading.Event()
+
+        def send_signal(sig: signal.Signals) -> None:
+            # The stage leads its own session and group (start_new_session): pgid == pid.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+
+        try:
+            seen = supervise(
+                _read(stdout.fileno(), stop_reading),
+                on_output=on_output,
+                should_stop=should_stop,
+                timeout=timeout,
+                grace=grace,
+                send_signal=send_signal,
+                close=stop_reading.set,
+                exited=lambda: proc.poll() is not None,
+            )
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                stdout.close()
+        try:
+            code = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            send_signal(signal.SIGKILL)
+            code = proc.wait()
+        return StageOutcome(
+            exit_code=exit_status(code),
+            timed_out=seen.timed_out,
+            killed=seen.killed,
+            error=seen.error,
+        )
+
+    def destroy(self, key: BuildKey) -> None:
+        """Remove the workspace directory and its owner file; missing ones are fine."""
+        target = self.workspace(key)
+        try:
+            shutil.rmtree(target, ignore_errors=False)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ExecutorError(f"could not remove workspace {target}: {exc}") from exc
+        self._owner_file(key).unlink(missing_ok=True)
+
+    def cleanup(self, worker: str, keep: Callable[[BuildKey], bool]) -> list[str]:
+        """Remove workspaces owned by ``worker`` whose key ``keep`` rejects."""
+        removed: list[str] = []
+        if not self.workspaces.is_dir():
+            return removed
+        for path in sorted(self.workspaces.iterdir()):
+            match = _WORKSPACE_RE.match(path.name)
+            if not match or not path.is_dir():
+                continue
+            key = BuildKey(int(match[1]), int(match[2]))
+            try:
+                owner = self._owner_file(key).read_text().strip()
+            except OSError:
+                continue  # not ours to judge
+            if owner != worker or keep(key):
+                continue
+            self.destroy(key)
+            removed.append(str(path))
+        return removed
+
+
+def _read(fd: int, stop: threading.Event) -> Iterator[bytes]:
+    """Yield what the pipe has as soon as it has it, until EOF or ``stop`` is set.
+
+    ``select`` with a short timeout, because closing a pipe does not wake a thread blocked in
+    ``read`` on it, and a background process of the stage may hold the pipe open forever.
+    """
+    while not stop.is_set():
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        yield chunk
