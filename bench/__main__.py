@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import redis as redis_lib
 from celery import chain
@@ -35,6 +36,16 @@ IMAGE = "ocelot/busybox"
 RUNS = int(os.environ.get("OCELOT_BENCH_RUNS", "10"))
 QUEUED = int(os.environ.get("OCELOT_BENCH_QUEUED", "100"))
 OUT = Path(__file__).parent / "RESULTS.md"
+
+
+def next_end(pubsub: Any, channels: set[bytes], timeout: float) -> bytes:
+    """Wait for the "end" publication of one of ``channels``; return its channel."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = pubsub.get_message(timeout=1.0)  # None also for (ignored) subscribe replies
+        if msg and msg["channel"] in channels and json.loads(msg["data"]).get("end"):
+            return msg["channel"]  # type: ignore[no-any-return]
+    raise RuntimeError(f"no build of {sorted(channels)} ended within {timeout}s")
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -59,7 +70,7 @@ def yml(stages: int) -> str:
 class Runner:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.redis = redis_lib.Redis.from_url(stack.redis.url)
+        self.redis = redis_lib.Redis.from_url(stack.broker_url)
 
     def build_latency(self, repo: str) -> float:
         """Seconds from the API request to the build's end event."""
@@ -67,14 +78,8 @@ class Runner:
         pubsub.psubscribe("ocelot:logs:*")
         start = time.perf_counter()
         build_id = self.stack.build(repo, branch="master")
-        channel = f"ocelot:logs:{build_id}".encode()
-        while True:
-            msg = pubsub.get_message(timeout=60)
-            if msg is None:
-                raise RuntimeError(f"build {build_id} did not end: {self.stack.get(build_id)}")
-            if msg["channel"] == channel and json.loads(msg["data"]).get("end"):
-                elapsed = time.perf_counter() - start
-                break
+        next_end(pubsub, {f"ocelot:logs:{build_id}".encode()}, 120)
+        elapsed = time.perf_counter() - start
         pubsub.close()
         status = self.stack.get(build_id)["status"]
         if status != "PASSED":
@@ -89,11 +94,7 @@ class Runner:
         ids = {self.stack.build(repo, branch="master") for _ in range(count)}
         pending = {f"ocelot:logs:{i}".encode() for i in ids}
         while pending:
-            msg = pubsub.get_message(timeout=120)
-            if msg is None:
-                raise RuntimeError(f"{len(pending)} builds did not end")
-            if msg["channel"] in pending and json.loads(msg["data"]).get("end"):
-                pending.discard(msg["channel"])
+            pending.discard(next_end(pubsub, pending, 300))
         elapsed = time.perf_counter() - start
         pubsub.close()
         failed = [i for i in ids if self.stack.get(i)["status"] != "PASSED"]
@@ -104,7 +105,7 @@ class Runner:
 
 def noop_chain(stack: Stack, length: int) -> float:
     app = make_celery(stack.settings)
-    r = redis_lib.Redis.from_url(stack.redis.url)
+    r = redis_lib.Redis.from_url(stack.broker_url)
     key = f"bench:pong:{time.time_ns()}"
     steps = [app.signature("ocelot.maintenance.ping", args=[None]) for _ in range(length - 1)]
     steps.append(app.signature("ocelot.maintenance.ping", args=[key]))

@@ -74,10 +74,12 @@ class Stack:
     def __init__(self, root: Path, redis: RedisServer) -> None:
         self.root = root
         self.redis = redis
+        # Its own Redis database, apart from the functional tier's (db 0).
+        self.broker_url = redis.url.rsplit("/", 1)[0] + "/1"
         self.env = {
             "OCELOT_HOME": str(root / "home"),
             "OCELOT_DATABASE_URL": f"sqlite:///{root / 'ocelot.db'}",
-            "OCELOT_BROKER_URL": redis.url,
+            "OCELOT_BROKER_URL": self.broker_url,
             "OCELOT_KILL_GRACE": "2",
         }
         self.settings: Settings = load_settings(self.env)

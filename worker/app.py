@@ -39,7 +39,16 @@ def make_celery(settings: Settings | None = None) -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         worker_send_task_events=False,
         beat_schedule={
-            "reconcile-queued": {"task": "ocelot.maintenance.reconcile", "schedule": 30.0},
+            "reap-lost-builds": {
+                "task": "ocelot.maintenance.reap",
+                "schedule": max(1.0, settings.lease_seconds / 3),
+                "options": {"queue": "control", "expires": 60},
+            },
+            "reconcile-queued": {
+                "task": "ocelot.maintenance.reconcile",
+                "schedule": 30.0,
+                "options": {"queue": "control", "expires": 60},
+            },
         },
         timezone="UTC",
     )

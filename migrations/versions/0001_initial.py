@@ -73,6 +73,8 @@ def upgrade() -> None:
         sa.Column("workspace", sa.String(length=1000), nullable=True),
         sa.Column("kill_requested_by", sa.String(length=200), nullable=True),
         sa.Column("pending_reason", sa.Text(), nullable=True),
+        sa.Column("deadline_at", sa.DateTime(), nullable=True),
+        sa.Column("history", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["repo_id"], ["repos.id"], name=op.f("fk_builds_repo_id_repos"), ondelete="CASCADE"
         ),

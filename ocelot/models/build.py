@@ -56,6 +56,9 @@ class Build(Base):
     workspace: Mapped[str | None] = mapped_column(String(1000))
     kill_requested_by: Mapped[str | None] = mapped_column(String(200))
     pending_reason: Mapped[str | None] = mapped_column(Text)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # One entry per attempt that did not finish the build: {attempt, worker, reason, at}.
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     repo: Mapped[Repo] = relationship(lazy="joined")
     stages: Mapped[list[Stage]] = relationship(
@@ -96,6 +99,7 @@ class Build(Base):
             "machine_tag": self.machine_tag,
             "image": self.image,
             "pending_reason": self.pending_reason if self.status == QUEUED else None,
+            "attempts": list(self.history or []),
         }
         if with_stages:
             data["stages"] = [s.to_dict() for s in self.current_stages()]

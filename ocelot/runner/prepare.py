@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from ocelot import gitops
 from ocelot.db import session_scope
@@ -16,26 +18,35 @@ from ocelot.models import Build, Stage, utcnow
 from ocelot.models.build import FAILED_PRESTART, PENDING, QUEUED, RUNNING
 from ocelot.pipeline import load_config
 from ocelot.runner.context import RunContext
+from ocelot.runner.recovery import LeaseKeeper
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+BUSY = "busy"
 
 
 def claim(ctx: RunContext, build_id: int) -> int | None:
     """Compare-and-set ``QUEUED → RUNNING``; return the new attempt, or None if another
-    message (or a kill) got there first."""
+    message (or a kill) got there first, or this worker already runs ``OCELOT_MAX_BUILDS``
+    builds (the count is part of the same UPDATE, so two processes cannot both slip in on
+    SQLite; on PostgreSQL two claims in the same instant may overshoot by one)."""
     now = utcnow()
+    running = aliased(Build)
+    busy = (
+        select(func.count(running.id))
+        .where(running.status == RUNNING, running.worker == ctx.settings.worker_name)
+        .scalar_subquery()
+    )
     with session_scope(ctx.engine) as session:
         result = session.execute(
             update(Build)
-            .where(Build.id == build_id, Build.status == QUEUED)
+            .where(Build.id == build_id, Build.status == QUEUED, busy < ctx.settings.max_builds)
             .values(
                 status=RUNNING,
                 worker=ctx.settings.worker_name,
                 attempt=Build.attempt + 1,
-                started_at=now,
-                lease_until=now + LEASE,
+                started_at=func.coalesce(Build.started_at, now),
+                lease_until=now + timedelta(seconds=ctx.settings.lease_seconds),
                 pending_reason=None,
             )
         )
@@ -46,16 +57,19 @@ def claim(ctx: RunContext, build_id: int) -> int | None:
         return build.attempt
 
 
-def workspace_dir(ctx: RunContext, key: BuildKey):  # type: ignore[no-untyped-def]
+def workspace_dir(ctx: RunContext, key: BuildKey) -> Path:
     return ctx.settings.workspaces / f"src-{key.build_id}-{key.attempt}"
 
 
-def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | None:
-    """Claim and set up the build; return ``(attempt, stage positions)`` for the chain, or
+def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | None:
+    """Claim and set up the build; return ``(attempt, stage positions)`` for the chain,
+    :data:`BUSY` when this worker already runs ``OCELOT_MAX_BUILDS`` builds (try later), or
     None when there is nothing to run (duplicate message, or failed before start)."""
     attempt = claim(ctx, build_id)
     if attempt is None:
-        return None
+        with session_scope(ctx.engine) as session:
+            still_queued = session.scalar(select(Build.status).where(Build.id == build_id))
+        return BUSY if still_queued == QUEUED else None
     key = BuildKey(build_id, attempt)
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
@@ -72,17 +86,20 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | None:
                     messages=[],
                 )
             )
+        if config.timeout_seconds and build.deadline_at is None:
+            build.deadline_at = utcnow() + timedelta(seconds=config.timeout_seconds)
         url, repo_id, commit = build.repo.url, build.repo_id, build.hash or ""
     checkout = workspace_dir(ctx, key)
     try:
-        mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url)
-        shutil.rmtree(checkout, ignore_errors=True)
-        gitops.checkout(mirror, commit, checkout)
-        workspace = ctx.executor.prepare(key, checkout, config.image, {})
+        with LeaseKeeper(ctx, build_id, attempt):
+            mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url)
+            shutil.rmtree(checkout, ignore_errors=True)
+            gitops.checkout(mirror, commit, checkout)
+            workspace = ctx.executor.prepare(key, checkout, config.image, {})
     except OcelotError as exc:
         fail_prestart(ctx, key, exc.message)
         return None
-    except Exception as exc:
+    except Exception as exc:  # any surprise must end the build, not strand it
         log.exception("prepare of build %s failed", build_id)
         fail_prestart(ctx, key, f"{type(exc).__name__}: {exc}")
         return None

@@ -23,7 +23,7 @@ from ocelot.pipeline import (
 from ocelot.runner.context import RunContext
 from ocelot.runner.environment import build_environment
 from ocelot.runner.finish import allowed_to_fail
-from ocelot.runner.prepare import LEASE
+from ocelot.runner.recovery import renew_lease
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +52,29 @@ def _blocked_reason(build: Build, position: int) -> str | None:
 
 
 class _KillWatch:
-    """``should_stop`` for the executor: reads the build's kill flag at most once a second."""
+    """``should_stop`` for the executor. Once a second it renews the build's lease and reads
+    the kill flag and the build deadline (top-level ``timeout``)."""
 
-    def __init__(self, ctx: RunContext, build_id: int) -> None:
-        self.ctx, self.build_id = ctx, build_id
+    def __init__(self, ctx: RunContext, build_id: int, attempt: int) -> None:
+        self.ctx, self.build_id, self.attempt = ctx, build_id, attempt
         self._checked = 0.0
         self.by: str | None = None
+        self.deadline_passed = False
 
     def __call__(self) -> bool:
         now = time.monotonic()
-        if self.by is None and now - self._checked >= 1.0:
+        if self.by is None and not self.deadline_passed and now - self._checked >= 1.0:
             self._checked = now
+            live = renew_lease(self.ctx, self.build_id, self.attempt)
             with session_scope(self.ctx.engine) as session:
-                self.by = session.scalar(
-                    select(Build.kill_requested_by).where(Build.id == self.build_id)
-                )
-                session.execute(  # renew the lease while the stage runs
-                    Build.__table__.update()
-                    .where(Build.id == self.build_id)
-                    .values(lease_until=utcnow() + LEASE)
-                )
-        return self.by is not None
+                row = session.execute(
+                    select(Build.kill_requested_by, Build.deadline_at).where(
+                        Build.id == self.build_id
+                    )
+                ).one()
+            self.by = row.kill_requested_by or (None if live else "recovery (attempt ended)")
+            self.deadline_passed = row.deadline_at is not None and utcnow() > row.deadline_at
+        return self.by is not None or self.deadline_passed
 
 
 def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> None:
@@ -97,8 +99,10 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
         argv, workdir = stage_command(spec, config, workspace)
         env = build_environment(session, build, workspace, spec.name, config.env, spec.env)
         stage.status, stage.started_at = RUNNING, utcnow()
-    outcome, tries = _execute(ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir)
-    _record(ctx, build_id, attempt, position, spec, outcome, tries)
+    outcome, tries, timed_out = _execute(
+        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir
+    )
+    _record(ctx, build_id, attempt, position, spec, outcome, tries, timed_out)
 
 
 def _execute(
@@ -109,9 +113,9 @@ def _execute(
     argv: list[str],
     env: dict[str, str],
     workdir: str,
-) -> tuple[StageOutcome, int]:
-    watch = _KillWatch(ctx, key.build_id)
-    timeout = spec.timeout_seconds or config.timeout_seconds
+) -> tuple[StageOutcome, int, bool]:
+    watch = _KillWatch(ctx, key.build_id, key.attempt)
+    timeout = spec.timeout_seconds  # the build-level timeout is a deadline (_KillWatch)
     tries = 0
     with LogWriter(
         ctx.engine,
@@ -144,7 +148,7 @@ def _execute(
                 outcome = StageOutcome(exit_code=None, error=f"{type(exc).__name__}: {exc}")
             if outcome.exit_code == 0 or outcome.killed or tries > spec.retry:
                 break
-    return outcome, tries
+    return outcome, tries, watch.deadline_passed and watch.by is None
 
 
 def _record(
@@ -155,6 +159,7 @@ def _record(
     spec: StageConfig,
     outcome: StageOutcome,
     tries: int,
+    build_timed_out: bool = False,
 ) -> None:
     with session_scope(ctx.engine) as session:
         stage = session.scalar(
@@ -168,7 +173,10 @@ def _record(
         stage.exit_code = outcome.exit_code
         if tries > 1:
             stage.add_message(f"ran {tries} times (retry: {spec.retry})")
-        if outcome.killed:
+        if outcome.killed and build_timed_out:
+            stage.status = FAILED
+            stage.add_message("timeout: the build ran longer than its timeout")
+        elif outcome.killed:
             build = session.get(Build, build_id)
             who = build.kill_requested_by if build else None
             stage.status = KILLED

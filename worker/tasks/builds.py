@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from celery import chain
+from celery import Task, chain
 
 from ocelot import runner
+from ocelot.runner.prepare import BUSY
 from worker import signals  # noqa: F401 - connects the signal handlers in every worker
 from worker.app import app, send_route, worker_queue
 from worker.context import get_context
@@ -34,11 +35,15 @@ def route(build_id: int) -> None:
         prepare.apply_async((build_id,), queue=queue)
 
 
-@app.task(name="ocelot.builds.prepare")
-def prepare(build_id: int) -> None:
+@app.task(name="ocelot.builds.prepare", bind=True, max_retries=None)
+def prepare(self: Task, build_id: int) -> None:
     ctx = _ctx()
     result = runner.prepare(ctx, build_id)
-    if result is None:
+    if result == BUSY:  # this worker runs OCELOT_MAX_BUILDS builds already: hand it back
+        queue = (self.request.delivery_info or {}).get("routing_key") or "builds"
+        prepare.apply_async((build_id,), queue=queue, countdown=2)
+        return
+    if not isinstance(result, tuple):
         return
     attempt, positions = result
     own = worker_queue(ctx.settings.worker_name)

@@ -1,0 +1,160 @@
+"""Recovery: leases, the reaper, and handing a build back when its attempt cannot go on.
+
+A running build holds a lease (``lease_until``) that the process working on it renews:
+``prepare`` through :class:`LeaseKeeper`, each stage every second while it runs. If the worker
+dies (SIGKILL, OOM, host lost) nobody renews it; the beat ``reap`` finds the expired lease,
+records ``worker lost: <name>`` on the stage and the build, removes what it can of the dead
+attempt and queues the build again from the start — a new attempt, so any message left over
+from the dead one is a no-op — up to ``OCELOT_WORKER_LOST_RETRIES`` times, then fails it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from ocelot.db import session_scope
+from ocelot.executors import BuildKey
+from ocelot.logstream import publish_end
+from ocelot.models import Build, utcnow
+from ocelot.models.build import FAILED, PENDING, QUEUED, RUNNING, SKIPPED
+from ocelot.runner.context import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def renew_lease(ctx: RunContext, build_id: int, attempt: int) -> bool:
+    """Push the lease forward; False when the attempt is no longer the build's live one."""
+    with session_scope(ctx.engine) as session:
+        result = session.execute(
+            update(Build)
+            .where(Build.id == build_id, Build.attempt == attempt, Build.status == RUNNING)
+            .values(lease_until=utcnow() + timedelta(seconds=ctx.settings.lease_seconds))
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class LeaseKeeper:
+    """Renews a build's lease from a thread while a long step (clone, image pull) runs."""
+
+    def __init__(self, ctx: RunContext, build_id: int, attempt: int) -> None:
+        self.ctx, self.build_id, self.attempt = ctx, build_id, attempt
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="lease")
+
+    def _run(self) -> None:
+        interval = max(0.5, self.ctx.settings.lease_seconds / 4)
+        while not self._stop.wait(interval):
+            try:
+                renew_lease(self.ctx, self.build_id, self.attempt)
+            except Exception:  # noqa: BLE001 - a missed renewal is retried; the lease has slack
+                log.warning("could not renew the lease of build %s", self.build_id)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    build_id: int
+    attempt: int
+    requeue_to: str | None  # the queue for a new attempt, or None if the build failed
+
+
+def abandon(ctx: RunContext, build_id: int, attempt: int, reason: str) -> Abandoned | None:
+    """End ``attempt`` of a running build with ``reason`` and queue it again (or fail it
+    once the retry cap is reached). Idempotent: a second call for the same attempt is None."""
+    from ocelot.runner.route import queue_for
+
+    with session_scope(ctx.engine) as session:
+        build = session.get(Build, build_id)
+        if build is None or build.attempt != attempt or build.status != RUNNING:
+            return None
+        for stage in build.current_stages():
+            if stage.status == RUNNING:
+                stage.status, stage.finished_at = FAILED, utcnow()
+                stage.add_message(reason)
+            elif stage.status == PENDING:
+                stage.status = SKIPPED
+                stage.add_message(f"not run: {reason}")
+        build.history = [
+            *(build.history or []),
+            {
+                "attempt": attempt,
+                "worker": build.worker,
+                "reason": reason,
+                "at": utcnow().isoformat().replace("+00:00", "Z"),
+            },
+        ]
+        build.lease_until = None
+        if attempt <= ctx.settings.worker_lost_retries and not build.kill_requested_by:
+            build.status = QUEUED
+            build.worker = None
+            build.workspace = None
+            build.pending_reason = f"queued again after attempt {attempt}: {reason}"
+            result = Abandoned(build_id, attempt, queue_for(build.machine_tag))
+        else:
+            build.status = FAILED
+            build.finished_at = utcnow()
+            build.failure_reason = f"{reason} (attempt {attempt}; no retries left)"
+            result = Abandoned(build_id, attempt, None)
+    try:  # remove what we can of the dead attempt (works where the daemon is shared)
+        ctx.executor.destroy(BuildKey(build_id, attempt))
+    except Exception:  # noqa: BLE001 - leftovers are the janitor's
+        log.warning("could not remove the environment of build %s attempt %s", build_id, attempt)
+    if result.requeue_to is None:
+        publish_end(ctx.redis, build_id, FAILED)
+    return result
+
+
+def reap(ctx: RunContext) -> list[Abandoned]:
+    """Abandon every running build whose lease expired (its worker is gone)."""
+    now = utcnow()
+    with session_scope(ctx.engine) as session:
+        rows = session.execute(
+            select(Build.id, Build.attempt, Build.worker).where(
+                Build.status == RUNNING, Build.lease_until < now
+            )
+        ).all()
+    done = []
+    for build_id, attempt, worker in rows:
+        result = abandon(ctx, build_id, attempt, f"worker lost: {worker}")
+        if result is not None:
+            log.warning("build %s attempt %s: worker lost: %s", build_id, attempt, worker)
+            done.append(result)
+    return done
+
+
+def stale_queued(ctx: RunContext) -> list[tuple[int, bool]]:
+    """QUEUED builds not picked up for a while: ``(id, routed)`` — routed ones go straight to
+    ``prepare``, the others back to ``route``."""
+    cutoff = utcnow() - timedelta(seconds=ctx.settings.reconcile_after_seconds)
+    with session_scope(ctx.engine) as session:
+        rows = session.execute(
+            select(Build.id, Build.config_text, Build.queued_at, Build.history).where(
+                Build.status == QUEUED
+            )
+        ).all()
+    out = []
+    for build_id, config_text, queued_at, history in rows:
+        last = queued_at
+        if history:
+            last = max(last, _parse(history[-1]["at"]))
+        if last < cutoff:
+            out.append((build_id, config_text is not None))
+    return out
+
+
+def _parse(stamp: str):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
