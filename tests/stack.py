@@ -71,16 +71,19 @@ def make_repo(
 class Stack:
     """The server side of Ocelot for a test session: DB, API (real HTTP), workers."""
 
-    def __init__(self, root: Path, redis: RedisServer) -> None:
+    def __init__(
+        self, root: Path, redis: RedisServer, db: int = 1, env: Mapping[str, str] | None = None
+    ) -> None:
         self.root = root
         self.redis = redis
         # Its own Redis database, apart from the functional tier's (db 0).
-        self.broker_url = redis.url.rsplit("/", 1)[0] + "/1"
+        self.broker_url = redis.url.rsplit("/", 1)[0] + f"/{db}"
         self.env = {
             "OCELOT_HOME": str(root / "home"),
             "OCELOT_DATABASE_URL": f"sqlite:///{root / 'ocelot.db'}",
             "OCELOT_BROKER_URL": self.broker_url,
             "OCELOT_KILL_GRACE": "2",
+            **(env or {}),
         }
         self.settings: Settings = load_settings(self.env)
         migrate(self.settings)
@@ -114,6 +117,12 @@ class Stack:
         proc = Process(["-m", "worker"], env, self.root / f"worker-{name}.log")
         self.workers.append(proc)
         proc.wait_for_log("ready.", timeout=60)
+        return proc
+
+    def start_beat(self) -> Process:
+        proc = Process(["-m", "worker", "beat"], self.env, self.root / "beat.log")
+        self.workers.append(proc)
+        proc.wait_for_log("beat: Starting", timeout=60)
         return proc
 
     def stop_worker(self, proc: Process) -> None:

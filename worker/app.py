@@ -46,7 +46,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             },
             "reconcile-queued": {
                 "task": "ocelot.maintenance.reconcile",
-                "schedule": 30.0,
+                "schedule": min(30.0, max(1.0, settings.reconcile_after_seconds / 2)),
                 "options": {"queue": "control", "expires": 60},
             },
         },

@@ -1,0 +1,183 @@
+"""Scripted fault tests: dead workers, a restarted broker, kills, shutdowns.
+
+Each runs against its own server side (own Redis, own database, beat running the reaper and
+the reconciler) with short leases, so recovery happens in seconds. What each one shows is
+summarised in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.conftest import require
+from tests.servers import RedisServer
+from tests.stack import Stack, docker_ok, make_repo
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+FAST = {
+    "OCELOT_LEASE_SECONDS": "3",
+    "OCELOT_RECONCILE_AFTER": "3",
+    "OCELOT_WORKER_LOST_RETRIES": "2",
+    "OCELOT_KILL_GRACE": "2",
+}
+
+
+def yml(script: str, image: str = "image: ocelot/busybox") -> str:
+    return f"{image}\nbuildTool: shell\nbranches: [ALL]\nstages:\n{script}"
+
+
+@pytest.fixture
+def faults(tmp_path: Path) -> Iterator[Stack]:
+    ok, reason = docker_ok()
+    require(ok, reason)
+    redis = RedisServer(tmp_path)
+    stack = Stack(tmp_path / "stack", redis, db=0, env=FAST)
+    stack.start_beat()
+    try:
+        yield stack
+    finally:
+        stack.close()
+        redis.stop()
+
+
+def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def containers(build_id: int, attempt: int | None = None) -> list[object]:
+    labels = [f"ocelot.build_id={build_id}"]
+    if attempt is not None:
+        labels.append(f"ocelot.attempt={attempt}")
+    return docker.from_env().containers.list(all=True, filters={"label": labels})
+
+
+def test_sigkilled_worker_build_completes_on_the_other_worker(
+    faults: Stack, tmp_path: Path
+) -> None:
+    first = faults.start_worker("victim")
+    make_repo(
+        tmp_path / "r",
+        {
+            "ocelot.yml": yml(
+                '  - name: long\n    script: ["echo attempt-start", "sleep 4", '
+                '"echo attempt-end"]\n'
+            )
+        },
+    )
+    build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
+    wait_for(lambda: "attempt-start" in faults.logs(build_id), 60, "the stage to start")
+    assert faults.get(build_id)["worker"] == "victim"
+    os.killpg(first.proc.pid, signal.SIGKILL)  # the host is gone: main process and pool
+    faults.stop_worker(first)
+    faults.start_worker("survivor")
+    build = faults.wait(build_id, timeout=90)
+    assert build["status"] == "PASSED", build
+    assert build["attempt"] == 2 and build["worker"] == "survivor"
+    assert build["attempts"][0]["worker"] == "victim"
+    assert build["attempts"][0]["reason"] == "worker lost: victim"
+    assert containers(build_id, attempt=1) == []
+    assert containers(build_id) == []
+
+
+def test_redis_restart_with_20_queued_builds_loses_none(faults: Stack, tmp_path: Path) -> None:
+    make_repo(
+        tmp_path / "r",
+        {"ocelot.yml": yml('  - name: s\n    script: ["echo ran-$BUILD_ID", "sleep 0.3"]\n')},
+    )
+    repo = faults.add_repo(tmp_path / "r")
+    ids = [faults.build(repo, branch="master") for _ in range(20)]
+    # No worker yet: all 20 wake-up messages sit in Redis. Restart Redis without persistence:
+    # every message is lost, only the database knows about the builds.
+    port = faults.redis.port
+    faults.redis.stop()
+    faults.redis.__init__(tmp_path, port=port)  # type: ignore[misc]
+    faults.start_worker("after-restart")
+    results = [faults.wait(i, timeout=180) for i in ids]
+    assert [b["status"] for b in results] == ["PASSED"] * 20
+    for build in results:
+        log = faults.logs(build["id"])
+        assert log.count(f"ran-{build['id']}\n") == build["attempt"] == 1, (build, log)
+
+
+def test_kill_of_a_stage_that_traps_sigterm(faults: Stack, tmp_path: Path) -> None:
+    faults.start_worker("killer")
+    make_repo(
+        tmp_path / "r",
+        {
+            "ocelot.yml": yml(
+                "  - name: stubborn\n    script:\n"
+                "      - trap 'echo got-term' TERM; echo trapped; while true; do sleep 1; done\n"
+            )
+        },
+    )
+    build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
+    wait_for(lambda: "trapped" in faults.logs(build_id), 60, "the trap to be set")
+    killed_at = time.monotonic()
+    resp = faults.client.post(f"/api/v1/builds/{build_id}/kill", headers=faults.auth)
+    assert resp.status_code == 200
+    grace = float(FAST["OCELOT_KILL_GRACE"])
+    build = faults.wait(build_id, timeout=grace + 10)
+    assert build["status"] == "KILLED" and build["failure_reason"] == "killed by integration"
+    wait_for(lambda: containers(build_id) == [], grace + 5, "the containers to go")
+    assert time.monotonic() - killed_at <= grace + 5 + 1.5  # + polling slack
+    assert "got-term" in faults.logs(build_id)  # SIGTERM reached the stage first
+
+
+def test_warm_shutdown_mid_build_hands_the_build_back(faults: Stack, tmp_path: Path) -> None:
+    first = faults.start_worker("leaving")
+    make_repo(
+        tmp_path / "r",
+        {
+            "ocelot.yml": yml(
+                '  - name: long\n    script: ["echo started", "sleep 3", "echo finished"]\n'
+            )
+        },
+    )
+    build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
+    wait_for(lambda: "started" in faults.logs(build_id), 60, "the stage to start")
+    os.kill(first.proc.pid, signal.SIGTERM)  # warm shutdown of the main process
+    wait_for(lambda: faults.get(build_id)["status"] != "RUNNING", 30, "the build to leave RUNNING")
+    assert first.proc.wait(60) is not None
+    faults.stop_worker(first)
+    faults.start_worker("staying")
+    build = faults.wait(build_id, timeout=90)
+    assert build["status"] == "PASSED" and build["worker"] == "staying"
+    assert build["attempts"][0]["reason"].startswith("worker shut down: leaving")
+
+
+def test_tagged_build_waits_for_a_tagged_worker(faults: Stack, tmp_path: Path) -> None:
+    tagged = faults.start_worker("mac-1", executor="local", tags=("mac",))
+    os.killpg(tagged.proc.pid, signal.SIGKILL)
+    faults.stop_worker(tagged)
+    faults.start_worker("linux-only")  # consumes route (control) but not builds.mac
+    make_repo(
+        tmp_path / "r",
+        {"ocelot.yml": yml('  - name: s\n    script: ["echo on-mac"]\n', image="machineTag: mac")},
+    )
+    build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
+    wait_for(
+        lambda: "builds.mac" in (faults.get(build_id)["pending_reason"] or ""),
+        30,
+        "the build to be routed",
+    )
+    time.sleep(8)  # longer than the reconcile interval: republishing must not break anything
+    build = faults.get(build_id)
+    assert build["status"] == "QUEUED" and "tag 'mac'" in build["pending_reason"]
+    faults.start_worker("mac-2", executor="local", tags=("mac",))
+    build = faults.wait(build_id, timeout=60)
+    assert build["status"] == "PASSED" and build["worker"] == "mac-2"
+    assert faults.logs(build_id).count("on-mac\n") == 1
