@@ -58,6 +58,7 @@ class Settings:
     keep_containers: bool = False
     kill_grace_seconds: float = 10.0
     max_body_bytes: int = 5 * 1024 * 1024
+    dependency_timeout: float = 60.0
     lease_seconds: float = 30.0
     worker_lost_retries: int = 2
     reconcile_after_seconds: float = 120.0
@@ -66,6 +67,14 @@ class Settings:
     docker_host: str | None = None
     vault_addr: str | None = None
     vault_token: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = "ocelot@localhost"
+    slack_api_url: str = "https://slack.com/api/"
+    slack_webhook_url: str | None = field(default=None, repr=False)
 
     @property
     def workspaces(self) -> Path:
@@ -105,9 +114,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "OCELOT_MAX_BODY_BYTES", 5 * 1024 * 1024),
         log_flush_seconds=_float(env, "OCELOT_LOG_FLUSH_SECONDS", 0.25),
         lease_seconds=_float(env, "OCELOT_LEASE_SECONDS", 30.0),
+        dependency_timeout=_float(env, "OCELOT_DEPENDENCY_TIMEOUT", 60.0),
         worker_lost_retries=_int(env, "OCELOT_WORKER_LOST_RETRIES", 2),
         reconcile_after_seconds=_float(env, "OCELOT_RECONCILE_AFTER", 120.0),
         docker_host=env.get("DOCKER_HOST") or None,
         vault_addr=env.get("VAULT_ADDR") or None,
         vault_token=env.get("VAULT_TOKEN") or None,
+        smtp_host=env.get("OCELOT_SMTP_HOST") or None,
+        smtp_port=_int(env, "OCELOT_SMTP_PORT", 25),
+        smtp_starttls=_bool(env.get("OCELOT_SMTP_STARTTLS")),
+        smtp_user=env.get("OCELOT_SMTP_USER") or None,
+        smtp_password=env.get("OCELOT_SMTP_PASSWORD") or None,
+        smtp_from=env.get("OCELOT_SMTP_FROM") or "ocelot@localhost",
+        slack_api_url=env.get("OCELOT_SLACK_API_URL") or "https://slack.com/api/",
+        slack_webhook_url=env.get("OCELOT_SLACK_WEBHOOK_URL") or None,
     )

@@ -2,34 +2,52 @@
 
 Docker workers take ``builds``; workers with ``OCELOT_WORKER_TAGS`` also take
 ``builds.<tag>`` for each tag; a local-executor worker takes only its tags (it cannot run
-image builds). Every worker takes ``control`` and its own ``ocelot.worker.<name>`` queue.
+image builds). Every worker takes ``control``, ``notify`` and its own ``ocelot.worker.<name>``
+queue.
 ``python -m worker beat`` starts the scheduler instead.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
+from ocelot.dependencies import wait_for_dependencies
+from ocelot.errors import DependencyUnavailable
 from ocelot.settings import Settings, load_settings
 from worker.app import app, worker_queue
 
 
 def queues(settings: Settings) -> list[str]:
-    names = ["control", worker_queue(settings.worker_name)]
+    names = ["control", worker_queue(settings.worker_name), "notify"]
     if settings.worker_executor == "docker":
         names.append("builds")
     names.extend(f"builds.{tag}" for tag in settings.worker_tags)
     return names
 
 
+def _wait(settings: Settings, needs: list[str], what: str) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        wait_for_dependencies(settings, needs, settings.dependency_timeout)
+    except DependencyUnavailable as exc:
+        print(f"ocelot {what}: {exc.message}", file=sys.stderr)
+        sys.exit(3)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
     if argv[:1] == ["beat"]:
+        _wait(settings, ["database", "redis"], "beat")
         beat_file = settings.home / "celerybeat-schedule"
         settings.home.mkdir(parents=True, exist_ok=True)
         app.start(["beat", "--loglevel=INFO", f"--schedule={beat_file}", *argv[1:]])
         return
+    needs = ["database", "redis", "vault"]
+    if settings.worker_executor == "docker":
+        needs.append("docker")
+    _wait(settings, needs, "worker")
     app.worker_main(
         [
             "worker",

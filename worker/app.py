@@ -5,6 +5,7 @@ Queues:
   ``builds``           prepare of untagged builds (Docker workers)
   ``builds.<tag>``     prepare of ``machineTag`` builds (workers started with that tag)
   ``ocelot.worker.<name>``  the stages and finish of builds prepared by worker <name>
+  ``notify``           Slack / email notices of finished builds (every worker consumes it)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from celery import Celery
 
 from ocelot.settings import Settings, load_settings
 
-TASK_MODULES = ["worker.tasks.builds", "worker.tasks.maintenance"]
+TASK_MODULES = ["worker.tasks.builds", "worker.tasks.maintenance", "worker.tasks.notify"]
 
 
 def worker_queue(name: str) -> str:

@@ -19,7 +19,14 @@ def get_context(settings: Settings) -> RunContext:
             engine=make_engine(settings),
             redis=redis.Redis.from_url(settings.broker_url),
         )
+        _ctx.on_finished.append(_enqueue_notifications)
     return _ctx
+
+
+def _enqueue_notifications(build_id: int, status: str) -> None:
+    from worker.tasks.notify import enqueue  # late: worker.tasks imports this module
+
+    enqueue(build_id)
 
 
 def reset_context() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,9 @@ class RunContext:
     engine: Engine
     redis: Any = None
     _executor: Any = field(default=None, repr=False)
+    # Called as hook(build_id, status) after a build's final status is committed (the worker
+    # registers "enqueue notifications"); hooks must be quick and never fail the build.
+    on_finished: list[Callable[[int, str], None]] = field(default_factory=list, repr=False)
 
     @property
     def executor(self) -> Any:
@@ -25,3 +30,13 @@ class RunContext:
 
             self._executor = make_executor(self.settings)
         return self._executor
+
+    def build_finished(self, build_id: int, status: str) -> None:
+        """Run the ``on_finished`` hooks; a failing hook is logged, never raised."""
+        for hook in self.on_finished:
+            try:
+                hook(build_id, status)
+            except Exception:
+                logging.getLogger(__name__).exception(
+                    "on_finished hook failed for build %s", build_id
+                )

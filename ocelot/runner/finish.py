@@ -11,6 +11,7 @@ from ocelot.models import Build, utcnow
 from ocelot.models.build import (
     FAILED,
     FAILED_PRESTART,
+    FINISHED,
     KILLED,
     PASSED,
     PENDING,
@@ -83,4 +84,6 @@ def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
             except Exception:  # leftovers are the janitor's; the status stands
                 log.exception("could not remove the environment of build %s", build_id)
     publish_end(ctx.redis, build_id, status)
+    if status in FINISHED:  # also on a redelivered finish: the hooks are idempotent
+        ctx.build_finished(build_id, status)
     return status

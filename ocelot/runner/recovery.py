@@ -21,7 +21,7 @@ from ocelot.db import session_scope
 from ocelot.executors import BuildKey
 from ocelot.logstream import publish_end
 from ocelot.models import Build, utcnow
-from ocelot.models.build import FAILED, PENDING, QUEUED, RUNNING, SKIPPED
+from ocelot.models.build import FAILED, FAILED_PRESTART, PENDING, QUEUED, RUNNING, SKIPPED
 from ocelot.runner.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,54 @@ def abandon(ctx: RunContext, build_id: int, attempt: int, reason: str) -> Abando
         log.warning("could not remove the environment of build %s attempt %s", build_id, attempt)
     if result.requeue_to is None:
         publish_end(ctx.redis, build_id, FAILED)
+        ctx.build_finished(build_id, FAILED)
     return result
 
 
+def fail_build(ctx: RunContext, build_id: int, reason: str) -> bool:
+    """End an unfinished build as FAILED (or FAILED_PRESTART if nothing ran) with ``reason``
+    and remove its environment. Used for internal errors and server-side deadlines."""
+    with session_scope(ctx.engine) as session:
+        build = session.get(Build, build_id)
+        if build is None or build.status not in (QUEUED, RUNNING):
+            return False
+        started = build.status == RUNNING
+        attempt = build.attempt
+        for stage in build.current_stages():
+            if stage.status == RUNNING:
+                stage.status, stage.finished_at = FAILED, utcnow()
+                stage.add_message(reason)
+            elif stage.status == PENDING:
+                stage.status = SKIPPED
+                stage.add_message("not run")
+        build.status = FAILED if started else FAILED_PRESTART
+        build.failure_reason = reason
+        build.finished_at = utcnow()
+        build.lease_until = None
+        build.pending_reason = None
+    if started:
+        try:
+            ctx.executor.destroy(BuildKey(build_id, attempt))
+        except Exception:  # noqa: BLE001 - leftovers are the janitor's
+            log.warning("could not remove the environment of build %s", build_id)
+    publish_end(ctx.redis, build_id, FAILED if started else FAILED_PRESTART)
+    ctx.build_finished(build_id, FAILED if started else FAILED_PRESTART)
+    return True
+
+
 def reap(ctx: RunContext) -> list[Abandoned]:
-    """Abandon every running build whose lease expired (its worker is gone)."""
+    """Abandon every running build whose lease expired (its worker is gone), and fail every
+    build that is past its deadline (``timeout``) by more than a lease, worker or not."""
     now = utcnow()
+    late = now - timedelta(seconds=ctx.settings.lease_seconds)
+    with session_scope(ctx.engine) as session:
+        overdue = list(
+            session.scalars(
+                select(Build.id).where(Build.status == RUNNING, Build.deadline_at < late)
+            )
+        )
+    for build_id in overdue:
+        fail_build(ctx, build_id, "timeout: the build passed its deadline (enforced by the reaper)")
     with session_scope(ctx.engine) as session:
         rows = session.execute(
             select(Build.id, Build.attempt, Build.worker).where(

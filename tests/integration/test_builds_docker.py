@@ -253,3 +253,30 @@ def test_kill_a_running_build(stack: Stack, docker_worker: Process, repo_dir: Pa
     assert after["messages"] == ["not run: build killed by integration"]
     labels = {"label": [f"ocelot.build_id={build_id}"]}
     assert docker.from_env().containers.list(all=True, filters=labels) == []
+
+
+def test_an_exception_in_a_task_fails_the_build_with_the_error(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    from ocelot.db import session_scope
+    from ocelot.models import Build, Repo
+    from worker.app import make_celery
+
+    make_repo(repo_dir, {"ocelot.yml": yml('  - name: s\n    script: ["true"]\n')})
+    repo = stack.add_repo(repo_dir)
+    with session_scope(stack.engine) as session:
+        row = session.query(Repo).filter_by(full_name=repo).one()
+        # A routed build whose stored file no longer parses: prepare raises after its claim.
+        build = Build(repo=row, branch="master", hash="0" * 40, config_text="stages: [", history=[])
+        session.add(build)
+        session.flush()
+        build_id = build.id
+    make_celery(stack.settings).send_task("ocelot.builds.prepare", args=[build_id], queue="builds")
+    build = stack.wait(build_id, timeout=60)
+    assert build["status"] == "FAILED"
+    assert build["failure_reason"].startswith(
+        "internal error in ocelot.builds.prepare: ConfigError"
+    )
+    assert "Traceback" not in stack.logs(build_id)
+    worker_log = docker_worker.log.read_text()
+    assert "Traceback" in worker_log and f"failed for build {build_id}" in worker_log
