@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import subprocess
 import time
@@ -240,12 +241,17 @@ def test_missing_image_is_a_clear_error(
         run(executor, key, "true", image="ocelot/no-such-image:1")
 
 
+# docker-py's UnixHTTPConnection.connect leaks its socket when connect() fails; collect it
+# here so the ResourceWarning lands on this test instead of a later one.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_unreachable_daemon_is_a_clear_error(worker: str, key: BuildKey, checkout: Path) -> None:
     executor = DockerExecutor(worker, docker_host="unix:///nonexistent/docker.sock")
     with pytest.raises(ExecutorError, match="docker daemon unreachable at unix:///nonexistent"):
         executor.prepare(key, checkout, IMAGE, {})
     with pytest.raises(ExecutorError, match="docker daemon unreachable"):
         executor.destroy(key)
+    gc.collect()
 
 
 def test_non_root_image_owns_its_workspace(
