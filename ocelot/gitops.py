@@ -58,6 +58,20 @@ def sync_mirror(mirrors: Path, key: str, url: str) -> Path:
     return path
 
 
+def has_commit(mirror: Path, commit: str) -> bool:
+    out = _git(["cat-file", "-t", commit], cwd=mirror, check=False)
+    return out.strip() == "commit"
+
+
+def mirror_with(mirrors: Path, key: str, url: str, commit: str) -> Path:
+    """The mirror, fetched only if it does not hold ``commit`` yet (route fetched it moments
+    ago when route and prepare run on the same host)."""
+    path = mirrors / f"{key}.git"
+    if (path / "HEAD").exists() and has_commit(path, commit):
+        return path
+    return sync_mirror(mirrors, key, url)
+
+
 def resolve(mirror: Path, *, hash: str | None, branch: str | None, tag: str | None) -> str:
     """The full commit hash to build: ``hash`` (a prefix is fine), else the tag, else the
     head of ``branch``."""

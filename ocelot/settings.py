@@ -42,6 +42,10 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise InvalidRequest(f"{name} must be a number, got {raw!r}") from None
 
 
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    return (env.get(name) or default).rstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server-side configuration. Defaults need nothing but a writable home directory."""
@@ -50,7 +54,7 @@ class Settings:
     database_url: str
     broker_url: str
     public_url: str = "http://127.0.0.1:5000"
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     worker_name: str = field(default_factory=socket.gethostname)
     worker_tags: tuple[str, ...] = ()
     worker_executor: str = "docker"
@@ -66,7 +70,14 @@ class Settings:
     log_flush_bytes: int = 64 * 1024
     docker_host: str | None = None
     vault_addr: str | None = None
-    vault_token: str | None = None
+    vault_token: str | None = field(default=None, repr=False)
+    vault_token_file: str | None = None
+    vault_mount: str = "secret"
+    vault_prefix: str = "ocelot"
+    # Forge API roots (issue 3): self-hosted forges, and fake forges in tests.
+    github_api_url: str = "https://api.github.com"
+    gitlab_api_url: str = "https://gitlab.com/api/v4"
+    bitbucket_api_url: str = "https://api.bitbucket.org/2.0"
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_starttls: bool = False
@@ -120,6 +131,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         docker_host=env.get("DOCKER_HOST") or None,
         vault_addr=env.get("VAULT_ADDR") or None,
         vault_token=env.get("VAULT_TOKEN") or None,
+        vault_token_file=env.get("VAULT_TOKEN_FILE") or None,
+        vault_mount=(env.get("OCELOT_VAULT_MOUNT") or "secret").strip("/"),
+        vault_prefix=(env.get("OCELOT_VAULT_PREFIX") or "ocelot").strip("/"),
+        github_api_url=_url(env, "OCELOT_GITHUB_API_URL", Settings.github_api_url),
+        gitlab_api_url=_url(env, "OCELOT_GITLAB_API_URL", Settings.gitlab_api_url),
+        bitbucket_api_url=_url(env, "OCELOT_BITBUCKET_API_URL", Settings.bitbucket_api_url),
         smtp_host=env.get("OCELOT_SMTP_HOST") or None,
         smtp_port=_int(env, "OCELOT_SMTP_PORT", 25),
         smtp_starttls=_bool(env.get("OCELOT_SMTP_STARTTLS")),

@@ -4,7 +4,10 @@
 set -euo pipefail
 
 want=(git redis-server docker.io busybox-static)
-if [ "${OCELOT_WITH_POSTGRES:-0}" = 1 ]; then want+=(postgresql); fi
+if [ "${OCELOT_WITH_POSTGRES:-0}" = 1 ]; then
+  # test tier: PostgreSQL, and a password-protected registry on loopback (secrets tests)
+  want+=(postgresql docker-registry apache2-utils)
+fi
 
 missing=()
 for pkg in "${want[@]}"; do

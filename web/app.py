@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(api)
     app.register_blueprint(health)
+    from web.hooks import hooks
+
+    app.register_blueprint(hooks)
     register_error_handlers(app)
     return app
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from ocelot.db import make_engine
 from ocelot.dependencies import wait_for_dependencies
-from ocelot.errors import DependencyUnavailable
+from ocelot.errors import DependencyUnavailable, SecretError
+from ocelot.secrets import check_secret_store
 from ocelot.settings import load_settings
 from web.app import create_app
 
@@ -15,7 +17,8 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 _settings = load_settings()
 try:
     wait_for_dependencies(_settings, ["database", "redis", "vault"], _settings.dependency_timeout)
-except DependencyUnavailable as exc:
+    check_secret_store(_settings, make_engine(_settings))  # OCELOT_SECRET_KEY right?
+except (DependencyUnavailable, SecretError) as exc:
     print(f"ocelot web: {exc.message}", file=sys.stderr)
     sys.exit(3)
 app = create_app(_settings)

@@ -2,8 +2,8 @@
 
 Docker workers take ``builds``; workers with ``OCELOT_WORKER_TAGS`` also take
 ``builds.<tag>`` for each tag; a local-executor worker takes only its tags (it cannot run
-image builds). Every worker takes ``control``, ``notify`` and its own ``ocelot.worker.<name>``
-queue.
+image builds). Every worker takes ``control``, ``notify``, ``forge`` and its own
+``ocelot.worker.<name>`` queue.
 ``python -m worker beat`` starts the scheduler instead.
 """
 
@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import sys
 
+from ocelot.db import make_engine
 from ocelot.dependencies import wait_for_dependencies
-from ocelot.errors import DependencyUnavailable
+from ocelot.errors import DependencyUnavailable, SecretError
+from ocelot.secrets import check_secret_store
 from ocelot.settings import Settings, load_settings
 from worker.app import app, worker_queue
 
 
 def queues(settings: Settings) -> list[str]:
-    names = ["control", worker_queue(settings.worker_name), "notify"]
+    names = ["control", worker_queue(settings.worker_name), "notify", "forge"]
     if settings.worker_executor == "docker":
         names.append("builds")
     names.extend(f"builds.{tag}" for tag in settings.worker_tags)
@@ -30,7 +32,9 @@ def _wait(settings: Settings, needs: list[str], what: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         wait_for_dependencies(settings, needs, settings.dependency_timeout)
-    except DependencyUnavailable as exc:
+        if "database" in needs:  # stored credentials must be readable (OCELOT_SECRET_KEY)
+            check_secret_store(settings, make_engine(settings))
+    except (DependencyUnavailable, SecretError) as exc:
         print(f"ocelot {what}: {exc.message}", file=sys.stderr)
         sys.exit(3)
 

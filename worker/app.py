@@ -6,6 +6,7 @@ Queues:
   ``builds.<tag>``     prepare of ``machineTag`` builds (workers started with that tag)
   ``ocelot.worker.<name>``  the stages and finish of builds prepared by worker <name>
   ``notify``           Slack / email notices of finished builds (every worker consumes it)
+  ``forge``            commit statuses and PR comments, retried with backoff (every worker)
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from celery import Celery
 
 from ocelot.settings import Settings, load_settings
 
-TASK_MODULES = ["worker.tasks.builds", "worker.tasks.maintenance", "worker.tasks.notify"]
+TASK_MODULES = [
+    "worker.tasks.builds",
+    "worker.tasks.maintenance",
+    "worker.tasks.notify",
+    "worker.tasks.forge",
+    "worker.tasks.polling",
+]
 
 
 def worker_queue(name: str) -> str:
@@ -48,6 +55,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "reconcile-queued": {
                 "task": "ocelot.maintenance.reconcile",
                 "schedule": min(30.0, max(1.0, settings.reconcile_after_seconds / 2)),
+                "options": {"queue": "control", "expires": 60},
+            },
+            "run-due-polls": {  # each poll has its own cron; this only looks for due ones
+                "task": "ocelot.polls.run_due",
+                "schedule": 30.0,
                 "options": {"queue": "control", "expires": 60},
             },
         },

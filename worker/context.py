@@ -20,11 +20,19 @@ def get_context(settings: Settings) -> RunContext:
             redis=redis.Redis.from_url(settings.broker_url),
         )
         _ctx.on_finished.append(_enqueue_notifications)
+        _ctx.on_started.append(_enqueue_forge_report)
+        _ctx.on_finished.append(_enqueue_forge_report)
     return _ctx
 
 
 def _enqueue_notifications(build_id: int, status: str) -> None:
     from worker.tasks.notify import enqueue  # late: worker.tasks imports this module
+
+    enqueue(build_id)
+
+
+def _enqueue_forge_report(build_id: int, status: str) -> None:
+    from worker.tasks.forge import enqueue  # late, like notifications
 
     enqueue(build_id)
 

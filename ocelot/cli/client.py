@@ -175,6 +175,29 @@ class Client:
     def remove_repo(self, full_name: str) -> None:
         self._json("DELETE", repo_path(full_name), repo=full_name)
 
+    # -- webhooks and polls (forges) ------------------------------------------------------
+
+    def watch(self, full_name: str, *, install: bool = True) -> dict[str, Any]:
+        body = {"install": install}
+        return dict(self._json("POST", f"{repo_path(full_name)}/watch", json=body, repo=full_name))
+
+    def unwatch(self, full_name: str) -> dict[str, Any]:
+        return dict(self._json("DELETE", f"{repo_path(full_name)}/watch", repo=full_name))
+
+    def deliveries(self, full_name: str, limit: int = 20) -> list[dict[str, Any]]:
+        path, params = f"{repo_path(full_name)}/deliveries", {"limit": limit}
+        return list(self._json("GET", path, params=params, repo=full_name)["deliveries"])
+
+    def set_poll(self, full_name: str, cron: str, branches: str) -> dict[str, Any]:
+        body = {"cron": cron, "branches": branches}
+        return dict(self._json("PUT", f"{repo_path(full_name)}/poll", json=body, repo=full_name))
+
+    def polls(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/polls")["polls"])
+
+    def delete_poll(self, full_name: str) -> None:
+        self._json("DELETE", f"{repo_path(full_name)}/poll", repo=full_name)
+
     # -- builds ---------------------------------------------------------------------------
 
     def builds(

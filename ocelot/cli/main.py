@@ -16,9 +16,12 @@ import click
 
 from ocelot.cli.commands.admin import admin
 from ocelot.cli.commands.builds import build, kill, rebuild, status, summary
+from ocelot.cli.commands.creds import creds
 from ocelot.cli.commands.local import init, validate
 from ocelot.cli.commands.logs import logs
+from ocelot.cli.commands.poll import poll
 from ocelot.cli.commands.repos import repos
+from ocelot.cli.commands.watch import deliveries, unwatch, watch
 from ocelot.errors import ConfigError, NotTracked, OcelotError
 
 
@@ -80,6 +83,9 @@ def cli() -> None:
 
 
 for command in (init, validate, repos, build, status, summary, logs, kill, rebuild, admin):
+    cli.add_command(command)
+cli.add_command(creds)
+for command in (watch, unwatch, deliveries, poll):  # forges (issue 3)
     cli.add_command(command)
 
 # `ocelot lint` is the name the pipeline library's messages use; keep it as a quiet alias.

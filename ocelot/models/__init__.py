@@ -1,8 +1,17 @@
 """SQLAlchemy models, one module per aggregate."""
 
+# Delivery/PrComment/RepoHook/Poll (forges, issue 3) and Notification (issue 5) are
+# re-exported so Base.metadata and Alembic see every table.
 from ocelot.models.base import Base, utcnow
 from ocelot.models.build import Build, Stage
+from ocelot.models.credential import Credential as Credential
+from ocelot.models.credential import SecretValue as SecretValue
+from ocelot.models.delivery import Delivery as Delivery
+from ocelot.models.hook import PrComment as PrComment
+from ocelot.models.hook import RepoHook as RepoHook
 from ocelot.models.log import LogChunk
+from ocelot.models.notification import Notification as Notification
+from ocelot.models.poll import Poll as Poll
 from ocelot.models.repo import Repo
 from ocelot.models.token import ApiToken
 

@@ -63,27 +63,26 @@ def _settle(build: Build) -> None:
 
 
 def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
-    """Record the final status (idempotent) and destroy the build's containers/workspace.
+    """Record the final status (idempotent), then destroy the build's containers/workspace.
 
-    The environment is destroyed *before* the final status is committed, so a finished build
-    never has containers left behind (unless kept for debugging)."""
-    with session_scope(ctx.engine) as session, session.no_autoflush:
+    The status is final first and the clean-up follows at once (about 0.1 s for Docker), so
+    ``--wait`` returns as soon as the result is known; a kill or failure is no different."""
+    with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
         if build is None or build.attempt != attempt:
             return None
-        build.current_stages()  # load before changing anything: no write lock while we wait
         if build.status in (RUNNING, FAILED_PRESTART):
             _settle(build)
             build.finished_at = build.finished_at or utcnow()
             build.lease_until = None
         status = build.status
-        keep = ctx.settings.keep_containers and status in (FAILED, FAILED_PRESTART)
-        if not keep:
-            try:
-                ctx.executor.destroy(BuildKey(build_id, attempt))
-            except Exception:  # leftovers are the janitor's; the status stands
-                log.exception("could not remove the environment of build %s", build_id)
     publish_end(ctx.redis, build_id, status)
     if status in FINISHED:  # also on a redelivered finish: the hooks are idempotent
         ctx.build_finished(build_id, status)
+    keep = ctx.settings.keep_containers and status in (FAILED, FAILED_PRESTART)
+    if not keep:
+        try:
+            ctx.executor.destroy(BuildKey(build_id, attempt))
+        except Exception:  # leftovers are the janitor's; the status stands
+            log.exception("could not remove the environment of build %s", build_id)
     return status

@@ -19,6 +19,7 @@ from ocelot.models.build import FAILED_PRESTART, PENDING, QUEUED, RUNNING
 from ocelot.pipeline import load_config
 from ocelot.runner.context import RunContext
 from ocelot.runner.recovery import LeaseKeeper
+from ocelot.runner.secrets import prepare_environment
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
             still_queued = session.scalar(select(Build.status).where(Build.id == build_id))
         return BUSY if still_queued == QUEUED else None
     key = BuildKey(build_id, attempt)
+    ctx.build_started(build_id)
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
         assert build is not None
@@ -89,13 +91,15 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
         if config.timeout_seconds and build.deadline_at is None:
             build.deadline_at = utcnow() + timedelta(seconds=config.timeout_seconds)
         url, repo_id, commit = build.repo.url, build.repo_id, build.hash or ""
+        acct = build.repo.acct
     checkout = workspace_dir(ctx, key)
     try:
         with LeaseKeeper(ctx, build_id, attempt):
-            mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url)
+            mirror = gitops.mirror_with(ctx.settings.mirrors, str(repo_id), url, commit)
             shutil.rmtree(checkout, ignore_errors=True)
             gitops.checkout(mirror, commit, checkout)
-            workspace = ctx.executor.prepare(key, checkout, config.image, {})
+            # with the account's registry login, ssh keys and maven settings
+            workspace = prepare_environment(ctx, key, acct, checkout, config)
     except OcelotError as exc:
         fail_prestart(ctx, key, exc.message)
         return None

@@ -9,8 +9,9 @@ from ocelot.db import session_scope
 from ocelot.errors import ConfigError, SourceError
 from ocelot.models import Build, utcnow
 from ocelot.models.build import FAILED_PRESTART, QUEUED, SKIPPED
-from ocelot.pipeline import check_branch, load_config
+from ocelot.pipeline import Changeset, check_branch, load_config
 from ocelot.runner.context import RunContext
+from ocelot.services.changesets import complete as complete_changeset
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,13 @@ def route(ctx: RunContext, build_id: int) -> str | None:
             return None
         url, repo_id = build.repo.url, build.repo_id
         want = {"hash": build.hash, "branch": build.branch, "tag": build.tag}
+        changeset = build.changeset
     try:
         mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url)
         commit = gitops.resolve(mirror, **want)
         text = gitops.read_file(mirror, commit, CONFIG_FILE)
         subject = gitops.commit_subject(mirror, commit)
+        changeset = complete_changeset(mirror, changeset, commit)  # truncated hook payloads
     except SourceError as exc:
         with session_scope(ctx.engine) as session:
             build = session.get(Build, build_id)
@@ -55,6 +58,12 @@ def route(ctx: RunContext, build_id: int) -> str | None:
         build.hash = commit
         build.message = build.message or subject
         build.config_text = text
+        if changeset is not None:
+            build.changeset = changeset
+            messages = changeset.get("messages") or ()
+            if not build.forced and Changeset(build.branch or "", messages).skip_requested:
+                _stop(build, SKIPPED, "[skip ci] in a commit message of the push")
+                return None
         if text is None:
             _stop(build, FAILED_PRESTART, f"there is no {CONFIG_FILE} at {commit[:7]}")
             return None

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ocelot.db import session_scope
 from ocelot.executors import BuildKey, StageOutcome
-from ocelot.logstream import LogWriter
+from ocelot.logstream import LogWriter, Redactor
 from ocelot.models import Build, Stage, utcnow
 from ocelot.models.build import FAILED, KILLED, PASSED, PENDING, RUNNING, SKIPPED
 from ocelot.pipeline import (
@@ -24,6 +24,7 @@ from ocelot.runner.context import RunContext
 from ocelot.runner.environment import build_environment
 from ocelot.runner.finish import allowed_to_fail
 from ocelot.runner.recovery import renew_lease
+from ocelot.runner.secrets import stage_secrets
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,11 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
         workspace = build.workspace or ""
         argv, workdir = stage_command(spec, config, workspace)
         env = build_environment(session, build, workspace, spec.name, config.env, spec.env)
+        secret_env, redact = stage_secrets(session, ctx.settings, build.repo.acct)
+        env.update(secret_env)  # account secrets come last (ARCHITECTURE: stage environment)
         stage.status, stage.started_at = RUNNING, utcnow()
     outcome, tries, timed_out = _execute(
-        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir
+        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact
     )
     _record(ctx, build_id, attempt, position, spec, outcome, tries, timed_out)
 
@@ -113,6 +116,7 @@ def _execute(
     argv: list[str],
     env: dict[str, str],
     workdir: str,
+    redact: Redactor,
 ) -> tuple[StageOutcome, int, bool]:
     watch = _KillWatch(ctx, key.build_id, key.attempt)
     timeout = spec.timeout_seconds  # the build-level timeout is a deadline (_KillWatch)
@@ -124,6 +128,7 @@ def _execute(
         key.attempt,
         flush_seconds=ctx.settings.log_flush_seconds,
         flush_bytes=ctx.settings.log_flush_bytes,
+        redact=redact,
     ) as writer:
         writer.set_stage(spec.name)
         while True:

@@ -26,6 +26,19 @@ stages:
 """
 
 
+def assert_gone(labels: dict[str, list[str]], within: float = 5.0) -> None:
+    """The build's containers and volumes are removed right after its status is final."""
+    client = docker.from_env()
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not client.containers.list(all=True, filters=labels) and not client.volumes.list(
+            filters=labels
+        ):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"containers or volumes of {labels} still there after {within}s")
+
+
 def yml(stages: str) -> str:
     return YML.format(stages=stages)
 
@@ -50,9 +63,7 @@ def test_a_build_passes_in_docker(stack: Stack, docker_worker: Process, repo_dir
     assert stage["status"] == "PASSED" and stage["exit_code"] == 0
     assert "hello from hello" in stack.logs(build["id"])
     labels = {"label": [f"ocelot.build_id={build['id']}"]}
-    client = docker.from_env()
-    assert client.containers.list(all=True, filters=labels) == []
-    assert client.volumes.list(filters=labels) == []
+    assert_gone(labels)
 
 
 def test_second_stage_exit_3_fails_the_build_and_skips_the_third(
@@ -252,7 +263,7 @@ def test_kill_a_running_build(stack: Stack, docker_worker: Process, repo_dir: Pa
     assert after["status"] == "SKIPPED"
     assert after["messages"] == ["not run: build killed by integration"]
     labels = {"label": [f"ocelot.build_id={build_id}"]}
-    assert docker.from_env().containers.list(all=True, filters=labels) == []
+    assert_gone(labels)
 
 
 def test_an_exception_in_a_task_fails_the_build_with_the_error(

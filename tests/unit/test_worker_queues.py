@@ -10,7 +10,7 @@ def test_docker_worker_takes_untagged_builds_and_its_tags() -> None:
     s = load_settings(
         {"OCELOT_HOME": "/x", "OCELOT_WORKER_NAME": "w1", "OCELOT_WORKER_TAGS": "gpu"}
     )
-    assert queues(s) == ["control", "ocelot.worker.w1", "builds", "builds.gpu"]
+    assert queues(s) == ["control", "ocelot.worker.w1", "notify", "forge", "builds", "builds.gpu"]
 
 
 def test_local_worker_takes_only_its_tags() -> None:
@@ -22,4 +22,4 @@ def test_local_worker_takes_only_its_tags() -> None:
             "OCELOT_WORKER_TAGS": "mac",
         }
     )
-    assert queues(s) == ["control", "ocelot.worker.mac1", "builds.mac"]
+    assert queues(s) == ["control", "ocelot.worker.mac1", "notify", "forge", "builds.mac"]

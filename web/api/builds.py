@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from ocelot.db import session_scope
 from ocelot.errors import InvalidRequest
 from ocelot.services import builds as build_service
+from ocelot.services import notifications as notification_service
 from web.api import api
 from web.api.util import bool_value, int_arg, json_body
 from web.app import services
@@ -69,7 +70,9 @@ def all_builds() -> ResponseReturnValue:
 @api.get("/builds/<int:build_id>")
 def get_build(build_id: int) -> ResponseReturnValue:
     with session_scope(services().engine) as session:
-        return jsonify(build_service.get_build(session, build_id).to_dict())
+        data = build_service.get_build(session, build_id).to_dict()
+        data["notifications"] = notification_service.for_build(session, build_id)
+        return jsonify(data)
 
 
 @api.post("/builds/<int:build_id>/kill")

@@ -1,0 +1,195 @@
+"""GitHub: webhooks signed with ``X-Hub-Signature-256`` and the REST API v3.
+
+Events built: ``push`` to a branch (not a deletion), ``push`` of a tag, ``pull_request``
+``opened`` / ``synchronize`` / ``reopened``. ``ping`` and everything else are ignored with a
+reason. The legacy SHA-1 ``X-Hub-Signature`` is never accepted on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ocelot.forges.base import (
+    ZERO_SHA,
+    Event,
+    ForgeHttp,
+    Ignored,
+    StatusState,
+    dig,
+    lower_headers,
+    strip_ref,
+    text,
+)
+
+PR_ACTIONS = ("opened", "synchronize", "reopened")
+STATUS_CONTEXT = "ocelot"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Hub-Signature-256`` value GitHub sends for ``body`` (used by tests and fakes)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_sha256(header: str | None, secret: str, body: bytes) -> bool:
+    """Constant-time check of a ``sha256=<hex>`` header (GitHub, Bitbucket Cloud)."""
+    if not header or not secret:
+        return False
+    return hmac.compare_digest(header.strip().encode(), sign(secret, body).encode())
+
+
+class GitHub:
+    """GitHub.com or GitHub Enterprise (``api_url`` e.g. ``https://ghe.example/api/v3``)."""
+
+    name = "github"
+
+    def __init__(self, api_url: str = "https://api.github.com", token: str | None = None):
+        self.http = ForgeHttp(api_url, token, "Bearer", {"Accept": "application/vnd.github+json"})
+        self.token = token
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        return lower_headers(headers).get("x-github-delivery") or None
+
+    def event_name(self, headers: Mapping[str, str]) -> str:
+        return lower_headers(headers).get("x-github-event", "")
+
+    def repo_name(self, payload: Mapping[str, Any]) -> str | None:
+        return text(dig(payload, "repository", "full_name"))
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        return verify_sha256(lower_headers(headers).get("x-hub-signature-256"), secret, body)
+
+    def parse(self, headers: Mapping[str, str], payload: Mapping[str, Any]) -> Event | Ignored:
+        event = self.event_name(headers)
+        if event == "ping":
+            return Ignored("ping: the webhook is set up", event)
+        if event == "push":
+            return self._push(payload)
+        if event == "pull_request":
+            return self._pull_request(payload)
+        if event == "create":
+            return Ignored("create events are not built (the push event builds the tag)", event)
+        return Ignored(f"event {event or '(none)'!r} is not built", event)
+
+    def _push(self, p: Mapping[str, Any]) -> Event | Ignored:
+        ref, after = str(p.get("ref") or ""), str(p.get("after") or "")
+        repo = self.repo_name(p) or ""
+        actor = text(dig(p, "sender", "login")) or text(dig(p, "pusher", "name"))
+        if p.get("deleted") or after == ZERO_SHA:
+            return Ignored(f"{ref} was deleted", "push")
+        commits = [c for c in (p.get("commits") or []) if isinstance(c, Mapping)]
+        head = p.get("head_commit") if isinstance(p.get("head_commit"), Mapping) else None
+        if not commits and head:
+            commits = [head]
+        messages = tuple(str(c.get("message") or "") for c in commits)
+        files: list[str] = []
+        for c in commits:
+            for key in ("added", "removed", "modified"):
+                files.extend(str(f) for f in c.get(key) or [])
+        title = messages[-1].splitlines()[0] if messages and messages[-1] else None
+        tag = strip_ref(ref, "refs/tags/")
+        if tag is not None:
+            base = strip_ref(str(p.get("base_ref") or ""), "refs/heads/")
+            return Event(
+                "tag",
+                repo,
+                after,
+                branch=base,
+                tag=tag,
+                messages=messages,
+                actor=actor,
+                title=title,
+            )
+        branch = strip_ref(ref, "refs/heads/")
+        if branch is None:
+            return Ignored(f"push to {ref!r} is neither a branch nor a tag", "push")
+        # GitHub lists at most 2048 commits (and only the new ones on a new branch).
+        truncated = len(commits) >= 2048
+        return Event(
+            "push",
+            repo,
+            after,
+            branch=branch,
+            before=text(p.get("before")),
+            messages=messages,
+            files=tuple(dict.fromkeys(files)),
+            truncated=truncated,
+            actor=actor,
+            title=title,
+        )
+
+    def _pull_request(self, p: Mapping[str, Any]) -> Event | Ignored:
+        action = str(p.get("action") or "")
+        number = text(p.get("number") or dig(p, "pull_request", "number"))
+        if action not in PR_ACTIONS:
+            merged = " (merged)" if dig(p, "pull_request", "merged") else ""
+            return Ignored(f"pull request #{number} {action}{merged}: not built", "pull_request")
+        sha = text(dig(p, "pull_request", "head", "sha")) or ""
+        return Event(
+            "pull_request",
+            self.repo_name(p) or "",
+            sha,
+            branch=text(dig(p, "pull_request", "base", "ref")),
+            pr_id=number,
+            source_branch=text(dig(p, "pull_request", "head", "ref")),
+            before=text(p.get("before")) or text(dig(p, "pull_request", "base", "sha")),
+            truncated=True,  # PR payloads carry no commits: read them from the mirror
+            actor=text(dig(p, "sender", "login")),
+            title=text(dig(p, "pull_request", "title")),
+        )
+
+    # -- API ------------------------------------------------------------------------------
+
+    def set_status(
+        self, repo: str, sha: str, state: StatusState, url: str, description: str
+    ) -> None:
+        body = {
+            "state": state,
+            "target_url": url,
+            "description": description[:140],
+            "context": STATUS_CONTEXT,
+        }
+        self.http.request("POST", f"repos/{repo}/statuses/{sha}", json=body)
+
+    def create_comment(self, repo: str, pr_id: str, body: str) -> str:
+        path = f"repos/{repo}/issues/{pr_id}/comments"
+        data = self.http.request("POST", path, json={"body": body})
+        return str(data["id"])
+
+    def edit_comment(self, repo: str, pr_id: str, comment_id: str, body: str) -> None:
+        path = f"repos/{repo}/issues/comments/{comment_id}"
+        self.http.request("PATCH", path, json={"body": body})
+
+    def install_hook(self, repo: str, url: str, secret: str) -> str:
+        body = {
+            "name": "web",
+            "active": True,
+            "events": ["push", "pull_request"],
+            "config": {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+        }
+        return str(self.http.request("POST", f"repos/{repo}/hooks", json=body)["id"])
+
+    def remove_hook(self, repo: str, hook_id: str) -> None:
+        self.http.delete(f"repos/{repo}/hooks/{hook_id}")
+
+    def fetch_file(self, repo: str, ref: str, path: str) -> str | None:
+        data = self.http.get_optional(f"repos/{repo}/contents/{path}", params={"ref": ref})
+        if not isinstance(data, Mapping) or "content" not in data:
+            return None
+        return base64.b64decode(str(data["content"])).decode("utf-8", errors="replace")
+
+    def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
+        rows = self.http.get_optional(f"users/{acct}/repos", params={"per_page": 100}) or []
+        return [
+            {"full_name": str(r["full_name"]), "clone_url": str(r["clone_url"])}
+            for r in rows
+            if isinstance(r, Mapping)
+        ]
+
+    def clone_credentials(self) -> tuple[str, str] | None:
+        return ("x-access-token", self.token) if self.token else None

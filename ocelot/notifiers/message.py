@@ -1,0 +1,171 @@
+"""What a notification says, built once and rendered per transport.
+
+A :class:`Message` tells: repository, branch (or tag), short hash, what and who triggered the
+build, each stage's result, the failing stage's last log lines, the duration, a link to the
+build (``{OCELOT_PUBLIC_URL}/builds/<id>``) and the CLI command that prints its logs.
+
+The log lines and the failure reason pass through a *redactor* (``str -> str``, e.g. the one
+of :mod:`ocelot.secrets.redaction`) before they enter the message; the stored log is already
+redacted when it is written, so this is a second guard, not the only one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ocelot.models import Build
+
+Redactor = Callable[[str], str]
+TAIL_LINES = 20
+SLACK_TEXT_LIMIT = 2800  # a Slack section block holds 3000 characters
+_EMOJI = {"PASSED": ":white_check_mark:", "FAILED": ":x:", "FAILED_PRESTART": ":x:"}
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` non-empty-trailing lines of ``text``."""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def duration(seconds: float | None) -> str:
+    """``1m 05s`` style; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
+
+
+@dataclass(frozen=True)
+class StageLine:
+    name: str
+    status: str
+    exit_code: int | None
+    seconds: float | None
+
+    def render(self) -> str:
+        code = f", exit {self.exit_code}" if self.exit_code not in (None, 0) else ""
+        return f"{self.name}: {self.status} ({duration(self.seconds)}{code})"
+
+
+@dataclass(frozen=True)
+class Message:
+    build_id: int
+    repo: str
+    ref: str
+    hash_short: str
+    status: str
+    events: tuple[str, ...]
+    trigger: str
+    triggered_by: str | None
+    seconds: float | None
+    url: str
+    cli: str
+    stages: tuple[StageLine, ...] = ()
+    failure_reason: str | None = None
+    failing_stage: str | None = None
+    log_tail: str = ""
+    commit_message: str | None = None
+
+    @property
+    def headline(self) -> str:
+        state = "FIXED" if "FIXED" in self.events else self.status
+        return f"{self.repo} {self.ref} {state} ({self.hash_short}) - build #{self.build_id}"
+
+    @property
+    def subject(self) -> str:
+        return f"[ocelot] {self.headline}"
+
+    def _facts(self) -> list[str]:
+        who = f" by {self.triggered_by}" if self.triggered_by else ""
+        lines = [
+            f"Repository: {self.repo}",
+            f"Branch: {self.ref}",
+            f"Commit: {self.hash_short}"
+            + (f" {self.commit_message.splitlines()[0]}" if self.commit_message else ""),
+            f"Triggered: {self.trigger}{who}",
+            f"Status: {self.status}" + (f" ({', '.join(self.events)})" if self.events else ""),
+            f"Duration: {duration(self.seconds)}",
+        ]
+        if self.failure_reason:
+            lines.append(f"Reason: {self.failure_reason}")
+        return lines
+
+    def as_text(self) -> str:
+        """Plain text (the email body)."""
+        parts = [self.headline, "", *self._facts(), "", "Stages:"]
+        parts += [f"  {s.render()}" for s in self.stages] or ["  (none ran)"]
+        if self.log_tail:
+            parts += ["", f"Last lines of {self.failing_stage or 'the log'}:", self.log_tail]
+        parts += ["", f"Build: {self.url}", f"Logs:  {self.cli}", ""]
+        return "\n".join(parts)
+
+    def as_slack(self) -> dict[str, Any]:
+        """``text`` (the notification fallback) and ``blocks`` for chat.postMessage / webhooks."""
+        emoji = _EMOJI.get(self.status, ":grey_question:")
+        if "FIXED" in self.events:
+            emoji = ":tada:"
+        title = f"{emoji} *<{self.url}|{self.headline}>*"
+        stages = "\n".join(f"• {s.render()}" for s in self.stages) or "(no stage ran)"
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": title}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(self._facts())}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Stages*\n{stages}"}},
+        ]
+        if self.log_tail:
+            text = self.log_tail[-SLACK_TEXT_LIMIT:].replace("```", "'''")
+            label = f"*Last lines of {self.failing_stage or 'the log'}*"
+            blocks.append(
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"{label}\n```{text}```"}}
+            )
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{self.cli}`"}]}
+        )
+        return {"text": self.headline, "blocks": blocks}
+
+
+def compose(
+    build: Build,
+    *,
+    public_url: str,
+    build_events: tuple[str, ...] = (),
+    log_tail: str = "",
+    failing_stage: str | None = None,
+    redact: Redactor = _identity,
+) -> Message:
+    """The message for a finished ``build`` (with its repo and stages loaded)."""
+    data = build.to_dict()
+    stages = tuple(
+        StageLine(s["name"], s["status"], s["exit_code"], s["duration_seconds"])
+        for s in data["stages"]
+    )
+    ref = build.branch or (f"tag {build.tag}" if build.tag else "-")
+    reason = redact(build.failure_reason) if build.failure_reason else None
+    return Message(
+        build_id=build.id,
+        repo=build.repo.full_name,
+        ref=ref,
+        hash_short=(build.hash or "")[:7] or "-------",
+        status=build.status,
+        events=build_events,
+        trigger=build.trigger,
+        triggered_by=build.triggered_by,
+        seconds=data["duration_seconds"],
+        url=f"{public_url.rstrip('/')}/builds/{build.id}",
+        cli=f"ocelot logs --build-id {build.id}",
+        stages=stages,
+        failure_reason=reason,
+        failing_stage=failing_stage,
+        log_tail="\n".join(redact(line) for line in log_tail.splitlines()),
+        commit_message=build.message,
+    )

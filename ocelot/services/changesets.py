@@ -1,0 +1,84 @@
+"""The changeset of a build: every commit message and changed path between two commits.
+
+Webhook payloads carry the changeset when they can (GitHub pushes), part of it (GitLab lists
+20 commits, Bitbucket at most 5 and never the files) or nothing (pull requests). A build's
+``changeset`` is then marked ``incomplete`` with the ``before`` / ``after`` range, and the
+pipeline's route step, which has the mirror at hand, completes it with :func:`complete`
+before any stage evaluates ``\\text`` or ``\\filepath`` triggers. Polls compute theirs here too.
+
+Shape of ``Build.changeset``: ``{"messages": [...], "files": [...], "before": sha?,
+"after": sha?, "incomplete": bool?, "source_branch": str?}``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ocelot.gitops import GIT_ENV
+
+MAX_COMMITS = 1000
+MAX_FILES = 5000
+
+
+def _git(mirror: Path, *args: str) -> str | None:
+    """Output of a read-only git command in ``mirror``, or None when it fails."""
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=mirror,
+            env={**os.environ, **GIT_ENV},
+            capture_output=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode("utf-8", errors="replace")
+
+
+def between(mirror: Path, before: str | None, after: str) -> dict[str, list[str]] | None:
+    """Messages (oldest first) and changed paths from ``before`` to ``after``.
+
+    ``before`` may be any commit (a force push, a PR's base): the range starts at the merge
+    base. Without a usable ``before`` (a new branch) the changeset is ``after`` alone.
+    Returns None when ``after`` is not in the mirror."""
+    if _git(mirror, "cat-file", "-e", f"{after}^{{commit}}") is None:
+        return None
+    base = None
+    if before and _git(mirror, "cat-file", "-e", f"{before}^{{commit}}") is not None:
+        base = (_git(mirror, "merge-base", before, after) or "").strip() or None
+    if base:
+        log = _git(
+            mirror, "log", f"--max-count={MAX_COMMITS}", "--format=%B%x00", f"{base}..{after}"
+        )
+        diff = ["diff", "--name-only", base, after]
+    else:
+        log = _git(mirror, "log", "-1", "--format=%B%x00", after)
+        diff = ["diff-tree", "--no-commit-id", "--name-only", "-r", "--root", after]
+    # git log lists newest first; a changeset reads oldest first, like the push.
+    messages = [m.strip("\n") for m in reversed((log or "").split("\x00")) if m.strip()]
+    files = [f for f in (_git(mirror, *diff) or "").splitlines() if f][:MAX_FILES]
+    return {"messages": messages, "files": files}
+
+
+def complete(mirror: Path, changeset: dict[str, Any] | None, commit: str) -> dict[str, Any] | None:
+    """``changeset`` with the messages and files of its range filled in from ``mirror``.
+
+    Returns the changeset unchanged when it is complete already (or absent), and keeps what the
+    payload said when git cannot tell more."""
+    if not changeset or not changeset.get("incomplete"):
+        return changeset
+    found = between(mirror, changeset.get("before"), commit)
+    out = dict(changeset)
+    out.pop("incomplete", None)
+    if found is None:
+        out["incomplete"] = True
+        return out
+    out["messages"] = list(dict.fromkeys([*found["messages"], *changeset.get("messages", [])]))
+    out["files"] = list(dict.fromkeys([*found["files"], *changeset.get("files", [])]))
+    out["after"] = commit
+    return out

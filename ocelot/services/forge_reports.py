@@ -1,0 +1,138 @@
+"""Telling the forge how a build goes: commit status, and one PR comment kept up to date.
+
+Called from the ``forge`` queue's tasks (``worker/tasks/forge.py``) when a build starts and
+when it ends. Both reports read the build's *current* status, so a late or retried message
+can never move a forge backwards (a "running" report arriving after the build passed reports
+"passed"). Repositories on plain git, builds without a commit, and accounts without a vcs
+token are skipped (logged, not errors): a forge report never fails or blocks a build.
+
+PR comments: the first report of a pull request *claims* the ``pr_comments`` row (unique per
+repo and PR) before asking the forge to create the comment, so two concurrent reports cannot
+both create one; the loser is told to retry and then edits the comment the winner created.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ocelot.errors import ForgeError
+from ocelot.forges import WEBHOOK_FORGES, Forge
+from ocelot.forges.base import StatusState
+from ocelot.models import Build, PrComment, utcnow
+from ocelot.models.build import (
+    FAILED,
+    FAILED_PRESTART,
+    KILLED,
+    PASSED,
+    QUEUED,
+    RUNNING,
+    SKIPPED,
+)
+from ocelot.services.builds import get_build
+from ocelot.services.watch import api_forge
+from ocelot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATES: dict[str, tuple[StatusState, str]] = {
+    QUEUED: ("pending", "queued"),
+    RUNNING: ("pending", "running"),
+    PASSED: ("success", "passed"),
+    FAILED: ("failure", "failed"),
+    FAILED_PRESTART: ("error", "could not start"),
+    KILLED: ("error", "killed"),
+    SKIPPED: ("success", "skipped"),
+}
+ICONS = {"pending": "⏳", "success": "✅", "failure": "❌", "error": "⚠️"}
+CLAIMING = "creating"
+
+
+def build_url(settings: Settings, build_id: int) -> str:
+    return f"{settings.public_url}/api/v1/builds/{build_id}"
+
+
+def _forge_for(
+    session: Session, settings: Settings, build: Build, forge: Forge | None
+) -> Forge | None:
+    if build.repo.vcs_type not in WEBHOOK_FORGES or not build.hash:
+        return None
+    return forge or api_forge(session, settings, build.repo)
+
+
+def describe(build: Build) -> tuple[StatusState, str]:
+    state, word = STATES.get(build.status, ("pending", build.status.lower()))
+    reason = f": {build.failure_reason.splitlines()[0]}" if build.failure_reason else ""
+    return state, f"Ocelot build {build.id} {word}{reason}"
+
+
+def set_status(
+    session: Session, settings: Settings, build_id: int, forge: Forge | None = None
+) -> str | None:
+    """Report the build's current status on its commit; return the state sent (or None)."""
+    build = get_build(session, build_id)
+    client = _forge_for(session, settings, build, forge)
+    if client is None:
+        return None
+    state, description = describe(build)
+    assert build.hash is not None
+    client.set_status(
+        build.repo.full_name, build.hash, state, build_url(settings, build.id), description
+    )
+    return state
+
+
+def comment_body(settings: Settings, build: Build) -> str:
+    state, description = describe(build)
+    sha = (build.hash or "")[:7]
+    return (
+        f"{ICONS[state]} **{description}** for `{sha}`"
+        f" ({build.trigger} by {build.triggered_by or 'unknown'}).\n\n"
+        f"Details: {build_url(settings, build.id)}\n\n"
+        "<sub>This comment is edited as builds of this pull request progress.</sub>"
+    )
+
+
+def update_comment(
+    session: Session, settings: Settings, build_id: int, forge: Forge | None = None
+) -> str | None:
+    """Create this PR's Ocelot comment, or edit it; return the comment id (None: not a PR).
+
+    Commits its claim on the ``pr_comments`` row itself (see the module docstring)."""
+    build = get_build(session, build_id)
+    if not build.pr_id:
+        return None
+    client = _forge_for(session, settings, build, forge)
+    if client is None:
+        return None
+    repo, pr_id, body = build.repo.full_name, build.pr_id, comment_body(settings, build)
+    where = (PrComment.repo_id == build.repo_id, PrComment.pr_id == pr_id)
+    row = session.scalar(select(PrComment).where(*where))
+    if row is not None and row.comment_id != CLAIMING:
+        client.edit_comment(repo, pr_id, row.comment_id, body)
+        row.updated_at = utcnow()
+        return row.comment_id
+    if row is not None:  # another report is creating it right now
+        raise ForgeError(f"the comment on {repo} PR {pr_id} is being created", retryable=True)
+    try:
+        with session.begin_nested():
+            session.add(PrComment(repo_id=build.repo_id, pr_id=pr_id, comment_id=CLAIMING))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ForgeError(
+            f"the comment on {repo} PR {pr_id} is being created", retryable=True
+        ) from None
+    try:
+        comment_id = client.create_comment(repo, pr_id, body)
+    except Exception:
+        session.execute(PrComment.__table__.delete().where(*where))
+        session.commit()
+        raise
+    row = session.scalar(select(PrComment).where(*where))
+    assert row is not None
+    row.comment_id, row.updated_at = comment_id, utcnow()
+    return comment_id

@@ -1,0 +1,1 @@
+"""Stand-ins for the servers Ocelot talks to, each a real server on a loopback port."""

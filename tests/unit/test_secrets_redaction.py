@@ -1,0 +1,49 @@
+"""Log redaction: every injected secret is masked line by line; short values are not."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ocelot.secrets.redaction import MIN_LENGTH, make_redactor, secret_fragments
+
+KEY = "-----BEGIN KEY-----\nAAAAline-one\n  BBBBline-two  \n-----END KEY-----\n"
+
+
+def test_one_line_secrets_are_masked_wherever_they_appear() -> None:
+    redact = make_redactor(["hunter22", "tok-abc"])
+    assert redact("password=hunter22 token tok-abc!") == "password=***** token *****!"
+    assert redact("nothing here") == "nothing here"
+
+
+def test_each_line_of_a_multi_line_secret_is_masked() -> None:
+    redact = make_redactor([KEY])
+    for line in KEY.splitlines():
+        assert line.strip() not in redact(line)
+    assert redact("  BBBBline-two  ") == "*****"
+    assert redact("cat: AAAAline-one") == "cat: *****"
+
+
+def test_values_shorter_than_four_characters_are_not_masked() -> None:
+    assert MIN_LENGTH == 4
+    redact = make_redactor(["abc", "1", "", None, "abcd"])
+    assert redact("abc 1 abcd") == "abc 1 *****"
+    assert make_redactor(["no", "x"])("no x") == "no x"
+
+
+def test_the_longest_secret_wins_over_one_it_contains() -> None:
+    redact = make_redactor(["pass", "password123"])
+    assert redact("password123 pass") == "***** *****"
+    assert secret_fragments(["pass", "password123"])[0] == "password123"
+
+
+def test_regex_characters_in_secrets_are_literal() -> None:
+    assert make_redactor(["a.b*c(d"])("a.b*c(d axbbbcd") == "***** axbbbcd"
+
+
+ONE_LINE = st.characters(blacklist_categories=("Cc", "Zl", "Zp"))
+
+
+@given(st.text(ONE_LINE, min_size=MIN_LENGTH), st.text(ONE_LINE), st.text(ONE_LINE))
+def test_a_secret_never_survives_in_any_line(secret: str, before: str, after: str) -> None:
+    assert secret not in make_redactor([secret])(before + secret + after)
