@@ -63,6 +63,7 @@ class Settings:
     kill_grace_seconds: float = 10.0
     max_body_bytes: int = 5 * 1024 * 1024
     dependency_timeout: float = 60.0
+    janitor_age_seconds: float = 24 * 3600.0
     lease_seconds: float = 30.0
     worker_lost_retries: int = 2
     reconcile_after_seconds: float = 120.0
@@ -125,6 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "OCELOT_MAX_BODY_BYTES", 5 * 1024 * 1024),
         log_flush_seconds=_float(env, "OCELOT_LOG_FLUSH_SECONDS", 0.25),
         lease_seconds=_float(env, "OCELOT_LEASE_SECONDS", 30.0),
+        janitor_age_seconds=_float(env, "OCELOT_JANITOR_AGE", 24 * 3600.0),
         dependency_timeout=_float(env, "OCELOT_DEPENDENCY_TIMEOUT", 60.0),
         worker_lost_retries=_int(env, "OCELOT_WORKER_LOST_RETRIES", 2),
         reconcile_after_seconds=_float(env, "OCELOT_RECONCILE_AFTER", 120.0),

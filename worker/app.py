@@ -52,6 +52,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": max(1.0, settings.lease_seconds / 3),
                 "options": {"queue": "control", "expires": 60},
             },
+            "janitor": {
+                "task": "ocelot.maintenance.janitor",
+                "schedule": 600.0,
+                "options": {"queue": "control", "expires": 300},
+            },
             "reconcile-queued": {
                 "task": "ocelot.maintenance.reconcile",
                 "schedule": min(30.0, max(1.0, settings.reconcile_after_seconds / 2)),

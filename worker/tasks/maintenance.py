@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -107,4 +108,18 @@ def clean_leftovers(ctx) -> list[str]:  # type: ignore[no-untyped-def]
 
 @app.task(name="ocelot.maintenance.janitor")
 def janitor() -> list[str]:
-    return clean_leftovers(_ctx())
+    """This worker's leftovers, then (Docker) every old Ocelot container and dangling image."""
+    ctx = _ctx()
+    removed = clean_leftovers(ctx)
+    if ctx.settings.worker_executor == "docker":
+        from ocelot.executors.janitor import prune
+
+        live = live_attempts(ctx)
+        freed = prune(
+            ctx.executor.client(),
+            lambda key: key in live,
+            timedelta(seconds=ctx.settings.janitor_age_seconds),
+        )
+        log.info("janitor: %s", freed.summary())
+        removed.extend(freed.removed)
+    return removed

@@ -1,0 +1,67 @@
+"""The periodic janitor for Docker: what crashes, kept debug containers and image churn leave.
+
+Removes every Ocelot-labelled container (any worker's) that is older than the age limit and
+whose build attempt is not running — kept containers of failed builds
+(``OCELOT_KEEP_CONTAINERS``) included, once their age has passed — with its workspace
+volume, then dangling images older than the same age. Returns what it removed and the space
+Docker reports as freed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import docker
+from docker.errors import APIError, NotFound
+
+from ocelot.executors.base import BuildKey
+from ocelot.executors.docker import LABEL_ATTEMPT, LABEL_BUILD, volume_name
+
+
+@dataclass
+class Freed:
+    removed: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+
+    def summary(self) -> str:
+        if not self.removed:
+            return "nothing to remove"
+        return f"removed {', '.join(self.removed)}; {self.bytes_freed / 1e6:.1f} MB freed"
+
+
+def _created(attrs: dict) -> datetime:  # type: ignore[type-arg]
+    stamp = attrs.get("Created", "")
+    # Docker gives nanoseconds ("2026-11-28T03:52:54.123456789Z"); Python parses microseconds.
+    base, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{base}.{(frac or '0')[:6]}+00:00")
+
+
+def prune(
+    client: docker.DockerClient, running: Callable[[BuildKey], bool], older_than: timedelta
+) -> Freed:
+    """Remove old Ocelot leftovers whose attempt ``running`` says is over."""
+    freed = Freed()
+    cutoff = datetime.now(UTC) - older_than
+    for container in client.containers.list(all=True, filters={"label": LABEL_BUILD}):
+        labels = container.labels or {}
+        try:
+            key = BuildKey(int(labels[LABEL_BUILD]), int(labels[LABEL_ATTEMPT]))
+        except (KeyError, ValueError):
+            continue
+        if running(key) or _created(container.attrs) > cutoff:
+            continue
+        with contextlib.suppress(NotFound):
+            container.remove(force=True, v=True)
+            freed.removed.append(f"container {container.name}")
+        with contextlib.suppress(NotFound, APIError):  # in use by another container: later
+            client.api.remove_volume(volume_name(key))
+            freed.removed.append(f"volume {volume_name(key)}")
+    hours = max(1, int(older_than.total_seconds() // 3600))
+    result = client.images.prune(filters={"dangling": True, "until": f"{hours}h"})
+    for image in result.get("ImagesDeleted") or []:
+        freed.removed.append(f"image {(image.get('Deleted') or image.get('Untagged'))[:19]}")
+    freed.bytes_freed += int(result.get("SpaceReclaimed") or 0)
+    return freed
