@@ -44,9 +44,12 @@ def style_for(key: str | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``5s``, ``1m02s``, ``2h03m04s``; ``-`` when unknown."""
+    """``0.4s``, ``12s``, ``1m02s``, ``2h03m04s``; ``-`` when unknown. Tenths below 10 s:
+    queue waits and short stages are mostly that small."""
     if seconds is None:
         return DASH
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}s"
     total = max(0, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
@@ -107,6 +110,7 @@ def build_header(build: Mapping[str, Any]) -> Table:
         ("queue wait", Text(duration(build.get("queue_wait_seconds")))),
         ("duration", Text(duration(build.get("duration_seconds")))),
         ("worker", _optional(build.get("worker"))),
+        ("attempt", _attempts(build)),
         ("pending", _optional(build.get("pending_reason"))),
         ("reason", _optional(build.get("failure_reason"), style_for("error"))),
     ]
@@ -114,6 +118,15 @@ def build_header(build: Mapping[str, Any]) -> Table:
         if value is not None:
             grid.add_row(label, value)
     return grid
+
+
+def _attempts(build: Mapping[str, Any]) -> Text | None:
+    """``2 (1: worker lost: w1)`` when an earlier attempt ended without finishing the build."""
+    history = build.get("attempts") or []
+    if not history:
+        return None
+    earlier = "; ".join(f"{h.get('attempt')}: {h.get('reason')}" for h in history)
+    return Text(f"{build.get('attempt')} ({earlier})", style=style_for("error"))
 
 
 def _optional(value: Any, style: str = "") -> Text | None:

@@ -17,14 +17,16 @@ from tests.unit.test_cli_commands import make_build
     ("seconds", "text"),
     [
         (None, "-"),
-        (0, "0s"),
-        (0.4, "0s"),
+        (0, "0.0s"),
+        (0.4, "0.4s"),
+        (9.94, "9.9s"),
+        (9.96, "10s"),
         (45.6, "46s"),
         (62, "1m02s"),
         (600, "10m00s"),
         (3600, "1h00m00s"),
         (7322, "2h02m02s"),
-        (-3, "0s"),
+        (-3, "0.0s"),
     ],
 )
 def test_duration(seconds: float | None, text: str) -> None:
@@ -77,3 +79,12 @@ def test_status_colours_come_from_the_config() -> None:
         summary_table([make_build(1, "FAILED")]), replace(config, no_color=True), color=True
     )
     assert "\x1b[35m" not in plain
+
+
+def test_status_shows_earlier_attempts() -> None:
+    build = make_build(7, "PASSED", worker="w2")
+    build.update(attempt=2, attempts=[{"attempt": 1, "worker": "w1", "reason": "worker lost: w1"}])
+    out = render(build_view(build), ClientConfig(no_color=True))
+    assert "attempt     2 (1: worker lost: w1)" in out
+    build.update(attempt=1, attempts=[])
+    assert "attempt " not in render(build_view(build), ClientConfig(no_color=True))
