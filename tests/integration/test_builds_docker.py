@@ -291,3 +291,37 @@ def test_an_exception_in_a_task_fails_the_build_with_the_error(
     assert "Traceback" not in stack.logs(build_id)
     worker_log = docker_worker.log.read_text()
     assert "Traceback" in worker_log and f"failed for build {build_id}" in worker_log
+
+
+def test_stage_and_build_timeouts_fail_the_build(
+    stack: Stack, docker_worker: Process, repo_dir: Path
+) -> None:
+    make_repo(
+        repo_dir,
+        {"ocelot.yml": yml('  - name: slow\n    timeout: 1s\n    script: ["sleep 30"]\n')},
+    )
+    repo = stack.add_repo(repo_dir)
+    build = stack.wait(stack.build(repo, branch="master"), timeout=30)
+    assert build["status"] == "FAILED"
+    [stage] = build["stages"]
+    assert stage["status"] == "FAILED" and stage["duration_seconds"] < 10
+    assert any("timeout" in m for m in stage["messages"]), stage
+    # A build-level timeout is a deadline across stages.
+    make_repo(
+        repo_dir,
+        {
+            "ocelot.yml": yml(
+                '  - name: one\n    script: ["sleep 1.5"]\n'
+                '  - name: two\n    script: ["sleep 30"]\n'
+                '  - name: three\n    script: ["true"]\n'
+            ).replace("stages:", "timeout: 3s\nstages:")
+        },
+        message="deadline",
+    )
+    build = stack.wait(stack.build(repo, branch="master"), timeout=40)
+    one, two, three = build["stages"]
+    assert build["status"] == "FAILED" and one["status"] == "PASSED"
+    assert two["status"] == "FAILED"
+    assert "timeout: the build ran longer than its timeout" in two["messages"]
+    assert three["status"] == "SKIPPED"
+    assert "timeout" in build["failure_reason"]

@@ -7,6 +7,7 @@ summarised in docs/reliability.md.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -181,3 +182,14 @@ def test_tagged_build_waits_for_a_tagged_worker(faults: Stack, tmp_path: Path) -
     build = faults.wait(build_id, timeout=60)
     assert build["status"] == "PASSED" and build["worker"] == "mac-2"
     assert faults.logs(build_id).count("on-mac\n") == 1
+
+
+def test_max_builds_caps_concurrent_builds_per_worker(faults: Stack, tmp_path: Path) -> None:
+    faults.start_worker("single", extra={"OCELOT_MAX_BUILDS": "1"})
+    make_repo(tmp_path / "r", {"ocelot.yml": yml('  - name: s\n    script: ["sleep 1.5"]\n')})
+    repo = faults.add_repo(tmp_path / "r")
+    ids = [faults.build(repo, branch="master") for _ in range(3)]
+    builds = sorted((faults.wait(i, 90) for i in ids), key=lambda b: b["started_at"])
+    assert [b["status"] for b in builds] == ["PASSED"] * 3
+    for earlier, later in itertools.pairwise(builds):
+        assert later["started_at"] >= earlier["finished_at"], (earlier, later)
