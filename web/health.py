@@ -1,4 +1,5 @@
-"""Liveness (``/healthz``) and readiness (``/readyz``: database and Redis reachable)."""
+"""Liveness (``/healthz``) and readiness (``/readyz``: database, Redis and, when configured,
+Vault reachable; each dependency reported on its own)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from ocelot.db import check_database
+from ocelot.dependencies import check_vault
 from ocelot.errors import OcelotError
 from web.app import services
 
@@ -31,5 +33,11 @@ def readyz() -> ResponseReturnValue:
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         checks["redis"] = f"unreachable: {exc}"
+    if svc.settings.vault_addr:
+        try:
+            check_vault(svc.settings)
+            checks["vault"] = "ok"
+        except OcelotError as exc:
+            checks["vault"] = exc.message
     ok = all(v == "ok" for v in checks.values())
     return jsonify({"status": "ok" if ok else "unavailable", "checks": checks}), 200 if ok else 503
