@@ -71,3 +71,15 @@ def test_health_needs_no_token(client: FlaskClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.get_json()
     assert ready.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_names_the_dependency_that_is_down(settings) -> None:
+    from tests.servers import free_port
+    from web import create_app
+
+    down = settings.with_(broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    resp = create_app(down).test_client().get("/readyz")
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["status"] == "unavailable" and body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("unreachable")
