@@ -7,6 +7,7 @@ The names are part of Ocelot's interface (see README, "Configuration").
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from collections.abc import Mapping
@@ -56,6 +57,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:5000"
     secret_key: str | None = field(default=None, repr=False)
     worker_name: str = field(default_factory=socket.gethostname)
+    instance: str = ""
     worker_tags: tuple[str, ...] = ()
     worker_executor: str = "docker"
     max_builds: int = 2
@@ -118,6 +120,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=(env.get("OCELOT_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
         secret_key=env.get("OCELOT_SECRET_KEY") or None,
         worker_name=env.get("OCELOT_WORKER_NAME") or socket.gethostname(),
+        # Names this installation's containers: build ids are unique only within one DB.
+        instance=env.get("OCELOT_INSTANCE")
+        or hashlib.sha256(database_url.encode()).hexdigest()[:8],
         worker_tags=tags,
         worker_executor=executor,
         max_builds=_int(env, "OCELOT_MAX_BUILDS", 2),

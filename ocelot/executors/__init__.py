@@ -31,7 +31,9 @@ def make_executor(settings: Settings) -> Executor:
     if settings.worker_executor == "docker":
         from ocelot.executors.docker import DockerExecutor
 
-        return DockerExecutor(settings.worker_name, docker_host=settings.docker_host)
+        return DockerExecutor(
+            settings.worker_name, docker_host=settings.docker_host, instance=settings.instance
+        )
     if settings.worker_executor == "local":
         from ocelot.executors.local import LocalExecutor
 

@@ -2,8 +2,8 @@
 
 Resources of a build attempt, found again from its :class:`BuildKey` and labelled
 ``ocelot.build_id``, ``ocelot.attempt``, ``ocelot.worker`` (``cleanup`` and janitors use them):
-volume ``ocelot-ws-<build_id>-<attempt>`` mounted at ``/workspace``; build container
-``ocelot-<build_id>-<attempt>`` from the build's image, whose entrypoint only sleeps
+volume ``ocelot-ws-<instance>-<build_id>-<attempt>`` mounted at ``/workspace``; build container
+``ocelot-<instance>-<build_id>-<attempt>`` from the build's image, whose entrypoint only sleeps
 (``init=True`` reaps zombies); for a stage with its own ``image``, container
 ``ocelot-<build_id>-<attempt>-<stage>`` (labelled ``ocelot.stage`` too) on the same volume,
 removed when the stage ends.
@@ -48,6 +48,9 @@ WORKSPACE = "/workspace"
 LABEL_BUILD = "ocelot.build_id"
 LABEL_ATTEMPT = "ocelot.attempt"
 LABEL_WORKER = "ocelot.worker"
+# Which Ocelot installation (database) a resource belongs to: build ids are only unique
+# within one, and two installations may share a Docker daemon.
+LABEL_INSTANCE = "ocelot.instance"
 LABEL_STAGE = "ocelot.stage"
 
 # Sleeps until stopped; busybox, dash and bash all run it. `wait` lets TERM in at once.
@@ -65,16 +68,20 @@ done
 exit 0"""
 
 
-def container_name(key: BuildKey) -> str:
-    return f"ocelot-{key.slug}"
+def _ns(instance: str) -> str:
+    return f"{instance}-" if instance else ""
 
 
-def volume_name(key: BuildKey) -> str:
-    return f"ocelot-ws-{key.slug}"
+def container_name(key: BuildKey, instance: str = "") -> str:
+    return f"ocelot-{_ns(instance)}{key.slug}"
 
 
-def stage_container_name(key: BuildKey, stage: str) -> str:
-    return f"ocelot-{key.slug}-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', stage)[:60]}"
+def volume_name(key: BuildKey, instance: str = "") -> str:
+    return f"ocelot-ws-{_ns(instance)}{key.slug}"
+
+
+def stage_container_name(key: BuildKey, stage: str, instance: str = "") -> str:
+    return f"ocelot-{_ns(instance)}{key.slug}-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', stage)[:60]}"
 
 
 class DockerExecutor:
@@ -82,8 +89,9 @@ class DockerExecutor:
 
     name = "docker"
 
-    def __init__(self, worker: str, *, docker_host: str | None = None) -> None:
+    def __init__(self, worker: str, *, docker_host: str | None = None, instance: str = "") -> None:
         self.worker = worker
+        self.instance = instance
         self.docker_host = docker_host
         self._docker: docker.DockerClient | None = None
         self._docker_pid = 0
@@ -101,8 +109,12 @@ class DockerExecutor:
         self._ensure_image(client, image)
         try:
             with self._api(f"create the build container from {image}"):
-                client.volumes.create(name=volume_name(key), labels=self._labels(key))
-                container = self._start(client, image, container_name(key), key, env=env)
+                client.volumes.create(
+                    name=volume_name(key, self.instance), labels=self._labels(key)
+                )
+                container = self._start(
+                    client, image, container_name(key, self.instance), key, env=env
+                )
             self._copy_in(container, checkout, *self._user_ids(container))
         except BaseException:
             with contextlib.suppress(ExecutorError):
@@ -158,10 +170,12 @@ class DockerExecutor:
         """Remove every container of the build attempt (build and stage ones) and its volume."""
         client = self.client()
         labels = [f"{LABEL_BUILD}={key.build_id}", f"{LABEL_ATTEMPT}={key.attempt}"]
+        if self.instance:
+            labels.append(f"{LABEL_INSTANCE}={self.instance}")
         with self._api(f"remove the containers of build {key.slug}"):
             for container in client.containers.list(all=True, filters={"label": labels}):
                 _remove(client, container.name)
-            _remove_volume(client, volume_name(key))
+            _remove_volume(client, volume_name(key, self.instance))
 
     def cleanup(self, worker: str, keep: Callable[[BuildKey], bool]) -> list[str]:
         """Remove containers and volumes labelled with ``worker`` whose key ``keep`` rejects."""
@@ -175,7 +189,9 @@ class DockerExecutor:
             return key is not None and decided[key]
 
         removed: list[str] = []
-        selector = {"label": f"{LABEL_WORKER}={worker}"}
+        selector = {"label": [f"{LABEL_WORKER}={worker}"]}
+        if self.instance:
+            selector["label"].append(f"{LABEL_INSTANCE}={self.instance}")
         with self._api(f"clean up the leftovers of worker {worker}"):
             for container in client.containers.list(all=True, filters=selector):
                 if doomed(container.labels):
@@ -212,6 +228,7 @@ class DockerExecutor:
 
     def _labels(self, key: BuildKey, stage: str | None = None) -> dict[str, str]:
         labels = {LABEL_BUILD: str(key.build_id), LABEL_ATTEMPT: str(key.attempt)}
+        labels |= {LABEL_INSTANCE: self.instance} if self.instance else {}
         return labels | {LABEL_WORKER: self.worker} | ({LABEL_STAGE: stage} if stage else {})
 
     def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
@@ -244,7 +261,7 @@ class DockerExecutor:
             name=name,
             labels=self._labels(key, stage),
             environment=dict(env or {}),
-            volumes={volume_name(key): {"bind": WORKSPACE, "mode": "rw"}},
+            volumes={volume_name(key, self.instance): {"bind": WORKSPACE, "mode": "rw"}},
             working_dir=WORKSPACE,
             init=True,
             privileged=False,
@@ -259,7 +276,7 @@ class DockerExecutor:
     ) -> Iterator[Container]:
         """The build container, or a fresh container of ``image`` removed after the stage."""
         if image is None:
-            name = container_name(key)
+            name = container_name(key, self.instance)
             with self._api(f"find build container {name}"):
                 try:
                     container = client.containers.get(name)
@@ -270,12 +287,12 @@ class DockerExecutor:
             yield container
             return
         self._ensure_image(client, image)
-        name = stage_container_name(key, stage)
+        name = stage_container_name(key, stage, self.instance)
         with self._api(f"start a container from {image} for stage {stage!r}"):
             try:
-                client.volumes.get(volume_name(key))
+                client.volumes.get(volume_name(key, self.instance))
             except NotFound:
-                raise _not_prepared(f"workspace volume {volume_name(key)}") from None
+                raise _not_prepared(f"workspace volume {volume_name(key, self.instance)}") from None
             _remove(client, name)  # left by an earlier try of this very stage
             container = self._start(client, image, name, key, stage=stage)
         try:

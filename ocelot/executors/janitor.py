@@ -18,7 +18,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from ocelot.executors.base import BuildKey
-from ocelot.executors.docker import LABEL_ATTEMPT, LABEL_BUILD, volume_name
+from ocelot.executors.docker import LABEL_ATTEMPT, LABEL_BUILD, LABEL_INSTANCE, volume_name
 
 
 @dataclass
@@ -40,12 +40,17 @@ def _created(attrs: dict) -> datetime:  # type: ignore[type-arg]
 
 
 def prune(
-    client: docker.DockerClient, running: Callable[[BuildKey], bool], older_than: timedelta
+    client: docker.DockerClient,
+    running: Callable[[BuildKey], bool],
+    older_than: timedelta,
+    instance: str = "",
 ) -> Freed:
-    """Remove old Ocelot leftovers whose attempt ``running`` says is over."""
+    """Remove old leftovers of this installation (``instance``) whose attempt ``running``
+    says is over."""
     freed = Freed()
     cutoff = datetime.now(UTC) - older_than
-    for container in client.containers.list(all=True, filters={"label": LABEL_BUILD}):
+    selector = [LABEL_BUILD] + ([f"{LABEL_INSTANCE}={instance}"] if instance else [])
+    for container in client.containers.list(all=True, filters={"label": selector}):
         labels = container.labels or {}
         try:
             key = BuildKey(int(labels[LABEL_BUILD]), int(labels[LABEL_ATTEMPT]))
@@ -57,8 +62,8 @@ def prune(
             container.remove(force=True, v=True)
             freed.removed.append(f"container {container.name}")
         with contextlib.suppress(NotFound, APIError):  # in use by another container: later
-            client.api.remove_volume(volume_name(key))
-            freed.removed.append(f"volume {volume_name(key)}")
+            client.api.remove_volume(volume_name(key, instance))
+            freed.removed.append(f"volume {volume_name(key, instance)}")
     hours = max(1, int(older_than.total_seconds() // 3600))
     result = client.images.prune(filters={"dangling": True, "until": f"{hours}h"})
     for image in result.get("ImagesDeleted") or []:

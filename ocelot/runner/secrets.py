@@ -201,7 +201,9 @@ def install_home_files(executor: Any, key: BuildKey, files: dict[str, tuple[str,
     from ocelot.executors.docker import container_name
 
     try:
-        container = executor.client().containers.get(container_name(key))
+        container = executor.client().containers.get(
+            container_name(key, getattr(executor, "instance", ""))
+        )
         code, out = container.exec_run(
             [
                 "sh",

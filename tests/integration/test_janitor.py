@@ -16,6 +16,8 @@ from tests.stack import docker_ok
 
 pytestmark = [pytest.mark.docker]
 
+INSTANCE = "janitortest"  # only this test's resources are candidates
+
 
 @pytest.fixture
 def client() -> Iterator[docker.DockerClient]:
@@ -28,8 +30,13 @@ def client() -> Iterator[docker.DockerClient]:
 
 def leftover(client: docker.DockerClient) -> tuple[BuildKey, str]:
     key = BuildKey(random.randint(10**8, 10**9), 1)
-    volume = f"ocelot-ws-{key.build_id}-{key.attempt}"
-    labels = {"ocelot.build_id": str(key.build_id), "ocelot.attempt": "1", "ocelot.worker": "gone"}
+    volume = f"ocelot-ws-{INSTANCE}-{key.build_id}-{key.attempt}"
+    labels = {
+        "ocelot.build_id": str(key.build_id),
+        "ocelot.attempt": "1",
+        "ocelot.worker": "gone",
+        "ocelot.instance": INSTANCE,
+    }
     client.volumes.create(volume, labels=labels)
     container = client.containers.run(
         "ocelot/busybox",
@@ -37,7 +44,7 @@ def leftover(client: docker.DockerClient) -> tuple[BuildKey, str]:
         detach=True,
         labels=labels,
         volumes={volume: {"bind": "/workspace", "mode": "rw"}},
-        name=f"ocelot-{key.build_id}-1",
+        name=f"ocelot-{INSTANCE}-{key.build_id}-1",
     )
     return key, container.name
 
@@ -50,11 +57,11 @@ def test_prune_removes_old_leftovers_but_not_running_or_young_ones(client) -> No
     old_key, old = leftover(client)
     live_key, live = leftover(client)
     try:
-        young = prune(client, lambda key: key == live_key, timedelta(hours=1))
+        young = prune(client, lambda key: key == live_key, timedelta(hours=1), INSTANCE)
         assert f"container {old}" not in young.removed and exists(client, old)
-        freed = prune(client, lambda key: key == live_key, timedelta(0))
+        freed = prune(client, lambda key: key == live_key, timedelta(0), INSTANCE)
         assert f"container {old}" in freed.removed
-        assert f"volume ocelot-ws-{old_key.build_id}-1" in freed.removed
+        assert f"volume ocelot-ws-{INSTANCE}-{old_key.build_id}-1" in freed.removed
         assert not exists(client, old)
         assert exists(client, live)  # its attempt is still running
         assert "removed container" in freed.summary()
@@ -64,6 +71,6 @@ def test_prune_removes_old_leftovers_but_not_running_or_young_ones(client) -> No
                 client.containers.get(name).remove(force=True, v=True)
         for key in (old_key, live_key):
             try:
-                client.volumes.get(f"ocelot-ws-{key.build_id}-1").remove(force=True)
+                client.volumes.get(f"ocelot-ws-{INSTANCE}-{key.build_id}-1").remove(force=True)
             except docker.errors.NotFound:
                 pass

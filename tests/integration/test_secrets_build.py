@@ -33,7 +33,10 @@ KEY = (
     "QyNTUxOQAAACBmYWtlZmFrZWZha2VmYWtlZmFrZQ\n"
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
-YML = "image: {image}\nbuildTool: shell\nbranches: [master]\nstages:\n  - name: {name}\n    script:\n{script}"
+YML = (
+    "image: {image}\nbuildTool: shell\nbranches: [master]\n"
+    "stages:\n  - name: {name}\n    script:\n{script}"
+)
 
 
 def yml(script: list[str], image: str = "ocelot/busybox", name: str = "show") -> str:
@@ -116,6 +119,27 @@ def test_an_echoed_secret_is_masked_in_the_stored_and_the_live_log(
     while docker.from_env().containers.list(all=True, filters=labels):
         assert time.monotonic() < deadline, "the build container was not removed"
         time.sleep(0.2)
+
+
+def test_maven_builds_get_a_settings_xml_with_the_logins(
+    secret_stack: Stack, tmp_path: Path
+) -> None:
+    login = {"repo_type": "maven", "url": "https://nexus.example/repo", "username": "dep"}
+    add_cred(
+        secret_stack,
+        "repo",
+        {"acct": "mvn", "identifier": "nexus", **login, "password": "mvn-pass-7"},
+    )
+    script = ["stat -c '%a' ~/.m2/settings.xml", "cat ~/.m2/settings.xml"]
+    text = yml(script).replace("buildTool: shell", "buildTool: maven")
+    make_repo(tmp_path / "repo", {"ocelot.yml": text})
+    build = secret_stack.wait(
+        secret_stack.build(secret_stack.add_repo(tmp_path / "repo", "mvn/app"), branch="master")
+    )
+    log = secret_stack.logs(build["id"])
+    assert build["status"] == "PASSED", (build["failure_reason"], log)
+    assert "600\n" in log and "<id>nexus</id>" in log and "<username>dep</username>" in log
+    assert "<password>*****</password>" in log and "mvn-pass-7" not in log
 
 
 class Registry:

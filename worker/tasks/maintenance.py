@@ -119,6 +119,7 @@ def janitor() -> list[str]:
             ctx.executor.client(),
             lambda key: key in live,
             timedelta(seconds=ctx.settings.janitor_age_seconds),
+            ctx.settings.instance,
         )
         log.info("janitor: %s", freed.summary())
         removed.extend(freed.removed)
