@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from ocelot import gitops
 from ocelot.db import session_scope
 from ocelot.errors import ConfigError, SourceError
+from ocelot.logstream import publish_end
 from ocelot.models import Build, utcnow
 from ocelot.models.build import FAILED_PRESTART, QUEUED, SKIPPED
 from ocelot.pipeline import Changeset, check_branch, load_config
@@ -31,7 +34,19 @@ def _stop(build: Build, status: str, reason: str) -> None:
 
 def route(ctx: RunContext, build_id: int) -> str | None:
     """Resolve, validate and filter the build; return the queue for ``prepare`` or None when
-    the build will not run (invalid config, refused branch, killed meanwhile)."""
+    the build will not run (invalid config, refused branch, killed meanwhile). A build that
+    ends here is announced like any finished build (live followers, forge status, notices)."""
+    queue = _route(ctx, build_id)
+    if queue is None:
+        with session_scope(ctx.engine) as session:
+            status = session.scalar(select(Build.status).where(Build.id == build_id))
+        if status in (FAILED_PRESTART, SKIPPED):
+            publish_end(ctx.redis, build_id, status)
+            ctx.build_finished(build_id, status)
+    return queue
+
+
+def _route(ctx: RunContext, build_id: int) -> str | None:
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
         if build is None or build.status != QUEUED:
