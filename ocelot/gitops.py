@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,8 +19,13 @@ from ocelot.errors import SourceError
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/true", "LC_ALL": "C"}
 
 
-def _git(args: Sequence[str], cwd: Path | None = None, check: bool = True) -> str:
-    env = {**os.environ, **GIT_ENV}
+def _git(
+    args: Sequence[str],
+    cwd: Path | None = None,
+    check: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+) -> str:
+    env = {**os.environ, **GIT_ENV, **(extra_env or {})}
     try:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
@@ -46,15 +51,17 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def sync_mirror(mirrors: Path, key: str, url: str) -> Path:
-    """Create or update the bare mirror of ``url``; return its path."""
+def sync_mirror(mirrors: Path, key: str, url: str, env: Mapping[str, str] | None = None) -> Path:
+    """Create or update the bare mirror of ``url``; return its path. ``env`` carries clone
+    credentials (``GIT_SSH_COMMAND``, ``GIT_ASKPASS``), never the URL."""
     path = mirrors / f"{key}.git"
     with _locked(path):
         if (path / "HEAD").exists():
             _git(["remote", "set-url", "origin", url], cwd=path)
-            _git(["fetch", "--prune", "--tags", "origin", "+refs/*:refs/*"], cwd=path)
+            fetch = ["fetch", "--prune", "--tags", "origin", "+refs/*:refs/*"]
+            _git(fetch, cwd=path, extra_env=env)
         else:
-            _git(["clone", "--mirror", "--quiet", url, str(path)])
+            _git(["clone", "--mirror", "--quiet", url, str(path)], extra_env=env)
     return path
 
 
@@ -63,13 +70,15 @@ def has_commit(mirror: Path, commit: str) -> bool:
     return out.strip() == "commit"
 
 
-def mirror_with(mirrors: Path, key: str, url: str, commit: str) -> Path:
+def mirror_with(
+    mirrors: Path, key: str, url: str, commit: str, env: Mapping[str, str] | None = None
+) -> Path:
     """The mirror, fetched only if it does not hold ``commit`` yet (route fetched it moments
     ago when route and prepare run on the same host)."""
     path = mirrors / f"{key}.git"
     if (path / "HEAD").exists() and has_commit(path, commit):
         return path
-    return sync_mirror(mirrors, key, url)
+    return sync_mirror(mirrors, key, url, env)
 
 
 def resolve(mirror: Path, *, hash: str | None, branch: str | None, tag: str | None) -> str:

@@ -3,10 +3,10 @@
 # Needs root (or sudo). Safe to run again.
 set -euo pipefail
 
-want=(git redis-server docker.io busybox-static)
+want=(git openssh-client redis-server docker.io busybox-static)
 if [ "${OCELOT_WITH_POSTGRES:-0}" = 1 ]; then
-  # test tier: PostgreSQL, and a password-protected registry on loopback (secrets tests)
-  want+=(postgresql docker-registry apache2-utils)
+  # test tier: PostgreSQL, a password-protected registry and an sshd on loopback
+  want+=(postgresql docker-registry apache2-utils openssh-server)
 fi
 
 missing=()

@@ -17,6 +17,7 @@ from ocelot.executors import BuildKey
 from ocelot.models import Build, Stage, utcnow
 from ocelot.models.build import FAILED_PRESTART, PENDING, QUEUED, RUNNING
 from ocelot.pipeline import load_config
+from ocelot.runner.clone_auth import clone_credentials
 from ocelot.runner.context import RunContext
 from ocelot.runner.recovery import LeaseKeeper
 from ocelot.runner.secrets import prepare_environment
@@ -95,7 +96,10 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
     checkout = workspace_dir(ctx, key)
     try:
         with LeaseKeeper(ctx, build_id, attempt):
-            mirror = gitops.mirror_with(ctx.settings.mirrors, str(repo_id), url, commit)
+            with clone_credentials(ctx, repo_id) as git_env:
+                mirror = gitops.mirror_with(
+                    ctx.settings.mirrors, str(repo_id), url, commit, git_env
+                )
             shutil.rmtree(checkout, ignore_errors=True)
             gitops.checkout(mirror, commit, checkout)
             # with the account's registry login, ssh keys and maven settings

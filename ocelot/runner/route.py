@@ -8,11 +8,12 @@ from sqlalchemy import select
 
 from ocelot import gitops
 from ocelot.db import session_scope
-from ocelot.errors import ConfigError, SourceError
+from ocelot.errors import ConfigError, OcelotError
 from ocelot.logstream import publish_end
 from ocelot.models import Build, utcnow
 from ocelot.models.build import FAILED_PRESTART, QUEUED, SKIPPED
 from ocelot.pipeline import Changeset, check_branch, load_config
+from ocelot.runner.clone_auth import clone_credentials
 from ocelot.runner.context import RunContext
 from ocelot.services.changesets import complete as complete_changeset
 
@@ -55,12 +56,13 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
         want = {"hash": build.hash, "branch": build.branch, "tag": build.tag}
         changeset = build.changeset
     try:
-        mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url)
+        with clone_credentials(ctx, repo_id) as git_env:
+            mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url, git_env)
         commit = gitops.resolve(mirror, **want)
         text = gitops.read_file(mirror, commit, CONFIG_FILE)
         subject = gitops.commit_subject(mirror, commit)
         changeset = complete_changeset(mirror, changeset, commit)  # truncated hook payloads
-    except SourceError as exc:
+    except OcelotError as exc:  # source unreachable, credentials unreadable
         with session_scope(ctx.engine) as session:
             build = session.get(Build, build_id)
             if build is not None and build.status == QUEUED:
