@@ -111,6 +111,7 @@ def build_header(build: Mapping[str, Any]) -> Table:
         ("duration", Text(duration(build.get("duration_seconds")))),
         ("worker", _optional(build.get("worker"))),
         ("attempt", _attempts(build)),
+        ("notified", _notified(build)),
         ("pending", _optional(build.get("pending_reason"))),
         ("reason", _optional(build.get("failure_reason"), style_for("error"))),
     ]
@@ -127,6 +128,25 @@ def _attempts(build: Mapping[str, Any]) -> Text | None:
         return None
     earlier = "; ".join(f"{h.get('attempt')}: {h.get('reason')}" for h in history)
     return Text(f"{build.get('attempt')} ({earlier})", style=style_for("error"))
+
+
+def _notified(build: Mapping[str, Any]) -> Text | None:
+    """The last attempt per channel: ``slack #builds: sent (3 attempts)``."""
+    last: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for entry in build.get("notifications") or []:
+        last[(str(entry.get("channel")), str(entry.get("target")))] = entry
+    if not last:
+        return None
+    parts = []
+    for (channel, target), entry in last.items():
+        tries = int(entry.get("attempt") or 1)
+        part = f"{channel} {target}: {entry.get('outcome')}"
+        if tries > 1:
+            part += f" ({tries} attempts)"
+        if entry.get("outcome") != "sent" and entry.get("error"):
+            part += f" — {entry.get('error')}"
+        parts.append(part)
+    return Text("; ".join(parts))
 
 
 def _optional(value: Any, style: str = "") -> Text | None:

@@ -88,3 +88,27 @@ def test_status_shows_earlier_attempts() -> None:
     assert "attempt     2 (1: worker lost: w1)" in out
     build.update(attempt=1, attempts=[])
     assert "attempt " not in render(build_view(build), ClientConfig(no_color=True))
+
+
+def test_status_shows_the_last_notification_attempt_per_channel() -> None:
+    build = make_build(8, "FAILED")
+    build["notifications"] = [
+        {
+            "channel": "slack",
+            "target": "#builds",
+            "attempt": 1,
+            "outcome": "failed",
+            "error": "HTTP 500",
+        },
+        {"channel": "slack", "target": "#builds", "attempt": 2, "outcome": "sent", "error": None},
+        {
+            "channel": "email",
+            "target": "dev@example.com",
+            "attempt": 1,
+            "outcome": "failed",
+            "error": "no SMTP host",
+        },
+    ]
+    out = " ".join(render(build_view(build), ClientConfig(no_color=True)).split())  # unfold
+    assert "slack #builds: sent (2 attempts)" in out
+    assert "email dev@example.com: failed — no SMTP host" in out
