@@ -81,6 +81,8 @@ class Settings:
     github_api_url: str = "https://api.github.com"
     gitlab_api_url: str = "https://gitlab.com/api/v4"
     bitbucket_api_url: str = "https://api.bitbucket.org/2.0"
+    discover: str = ""  # "github:acme,gitlab:group1": accounts beat re-discovers (issue 3)
+    discover_interval: float = 3600.0
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_starttls: bool = False
@@ -144,6 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_api_url=_url(env, "OCELOT_GITHUB_API_URL", Settings.github_api_url),
         gitlab_api_url=_url(env, "OCELOT_GITLAB_API_URL", Settings.gitlab_api_url),
         bitbucket_api_url=_url(env, "OCELOT_BITBUCKET_API_URL", Settings.bitbucket_api_url),
+        discover=(env.get("OCELOT_DISCOVER") or "").strip(),
+        discover_interval=_float(env, "OCELOT_DISCOVER_INTERVAL", 3600.0),
         smtp_host=env.get("OCELOT_SMTP_HOST") or None,
         smtp_port=_int(env, "OCELOT_SMTP_PORT", 25),
         smtp_starttls=_bool(env.get("OCELOT_SMTP_STARTTLS")),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
@@ -83,6 +84,8 @@ class Stack:
             "OCELOT_DATABASE_URL": f"sqlite:///{root / 'ocelot.db'}",
             "OCELOT_BROKER_URL": self.broker_url,
             "OCELOT_KILL_GRACE": "2",
+            # Credentials and webhook secrets live in the encrypted store: one key per stack.
+            "OCELOT_SECRET_KEY": Fernet.generate_key().decode(),
             **(env or {}),
         }
         self.settings: Settings = load_settings(self.env)

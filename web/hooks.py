@@ -46,7 +46,7 @@ def deliver(forge_name: str) -> ResponseReturnValue:
     headers = {k: v for k, v in request.headers.items()}
     try:
         with session_scope(svc.engine) as session:
-            outcome = receive(session, forge, headers, body)
+            outcome = receive(session, svc.settings, forge, headers, body)
     except OcelotError as exc:
         log.info("%s delivery refused: %s", forge_name, exc.message)
         raise

@@ -21,6 +21,7 @@ TASK_MODULES = [
     "worker.tasks.notify",
     "worker.tasks.forge",
     "worker.tasks.polling",
+    "worker.tasks.discovery",
 ]
 
 
@@ -66,6 +67,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "ocelot.polls.run_due",
                 "schedule": 30.0,
                 "options": {"queue": "control", "expires": 60},
+            },
+            "discover-repos": {  # a no-op unless OCELOT_DISCOVER lists accounts
+                "task": "ocelot.discovery.run",
+                "schedule": max(60.0, settings.discover_interval),
+                "options": {"queue": "control", "expires": 600},
             },
         },
         timezone="UTC",

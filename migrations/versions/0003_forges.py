@@ -20,7 +20,6 @@ def upgrade() -> None:
         "repo_hooks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("repo_id", sa.Integer(), nullable=False),
-        sa.Column("secret", sa.String(length=200), nullable=True),
         sa.Column("forge_hook_id", sa.String(length=200), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("installed_at", sa.DateTime(), nullable=True),

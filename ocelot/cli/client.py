@@ -175,6 +175,14 @@ class Client:
     def remove_repo(self, full_name: str) -> None:
         self._json("DELETE", repo_path(full_name), repo=full_name)
 
+    def discover(
+        self, acct: str, forge: str, *, track: bool = False, group: str | None = None
+    ) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"acct": acct, "forge": forge, "track": track}
+        if group:
+            body["group"] = group
+        return list(self._json("POST", "/repos/discover", json=body)["repos"])
+
     # -- webhooks and polls (forges) ------------------------------------------------------
 
     def watch(self, full_name: str, *, install: bool = True) -> dict[str, Any]:

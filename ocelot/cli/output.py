@@ -247,3 +247,21 @@ def repos_table(repos: Sequence[Mapping[str, Any]]) -> Table:
             _text(repo.get("url")),
         )
     return table
+
+
+def discover_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """``ocelot repos discover``: repository, whether it has ocelot.yml, tracked (new/already/no)
+    and why a repository could not be checked or tracked."""
+    table = _compact_table()
+    table.add_column("repo", no_wrap=True, overflow="ellipsis", style=style_for("repo"))
+    table.add_column("ocelot.yml", no_wrap=True)
+    table.add_column("tracked", no_wrap=True)
+    table.add_column("note", overflow="fold")
+    for row in rows:
+        table.add_row(
+            _text(row.get("full_name")),
+            Text("yes" if row.get("has_ocelot_yml") else "no"),
+            _text(row.get("tracked")),
+            _text(row.get("reason") or ""),
+        )
+    return table

@@ -20,7 +20,8 @@ from a build step or a web request that a forge is waiting on):
 * :meth:`Forge.create_comment` / :meth:`Forge.edit_comment` — one comment per PR, edited later.
 * :meth:`Forge.install_hook` / :meth:`Forge.remove_hook` — ``ocelot watch`` / ``unwatch``.
 * :meth:`Forge.fetch_file` — a file at a commit (None when absent).
-* :meth:`Forge.list_repos` — repositories of an account (discovery).
+* :meth:`Forge.list_repos` — repositories of an account (discovery): ``full_name``,
+  ``clone_url`` and ``default_branch`` (empty for an empty repository).
 * :meth:`Forge.clone_credentials` — the (username, password) pair git uses over HTTPS.
 
 Errors: API methods raise :class:`~ocelot.errors.ForgeError`; ``retryable`` on it says whether

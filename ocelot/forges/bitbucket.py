@@ -184,7 +184,14 @@ class Bitbucket:
                 (c["href"] for c in dig(r, "links", "clone") or [] if c.get("name") == "https"),
                 "",
             )
-            out.append({"full_name": str(r["full_name"]), "clone_url": str(clone)})
+            branch = str(dig(r, "mainbranch", "name") or "")
+            out.append(
+                {
+                    "full_name": str(r["full_name"]),
+                    "clone_url": str(clone),
+                    "default_branch": branch,
+                }
+            )
         return out
 
     def clone_credentials(self) -> tuple[str, str] | None:

@@ -186,7 +186,11 @@ class GitHub:
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
         rows = self.http.get_optional(f"users/{acct}/repos", params={"per_page": 100}) or []
         return [
-            {"full_name": str(r["full_name"]), "clone_url": str(r["clone_url"])}
+            {
+                "full_name": str(r["full_name"]),
+                "clone_url": str(r["clone_url"]),
+                "default_branch": str(r.get("default_branch") or ""),
+            }
             for r in rows
             if isinstance(r, Mapping)
         ]

@@ -232,7 +232,11 @@ class GitLab:
         if rows is None:
             rows = self.http.get_optional(f"users/{quote(acct, safe='')}/projects") or []
         return [
-            {"full_name": str(r["path_with_namespace"]), "clone_url": str(r["http_url_to_repo"])}
+            {
+                "full_name": str(r["path_with_namespace"]),
+                "clone_url": str(r["http_url_to_repo"]),
+                "default_branch": str(r.get("default_branch") or ""),
+            }
             for r in rows
             if isinstance(r, Mapping)
         ]

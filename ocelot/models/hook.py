@@ -1,9 +1,8 @@
 """A repository's webhook at its forge, and the PR comments Ocelot keeps editing.
 
-``RepoHook.secret`` is the HMAC key the forge signs deliveries with. It cannot be stored as a
-digest (verifying an HMAC needs the key itself), so it lives in this table, readable only by
-the server; see docs/forges.md ("Where the webhook secret lives") for why and what would
-move it into the encrypted credentials store. ``forge_hook_id`` is the id the forge gave the
+The HMAC key the forge signs deliveries with is not here: it cannot be stored as a digest
+(verifying an HMAC needs the key itself), so it lives in the secret store (encrypted in the
+database, or Vault) at ``hooks/<repo id>/webhook``. ``forge_hook_id`` is the id the forge gave the
 hook when ``ocelot watch`` installed it, so ``ocelot unwatch`` removes exactly that hook.
 
 ``PrComment`` remembers the one comment Ocelot wrote on a pull request, so later builds of the
@@ -25,7 +24,6 @@ class RepoHook(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), unique=True)
-    secret: Mapped[str | None] = mapped_column(String(200))
     forge_hook_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ocelot.errors import InvalidRequest, NotTracked, OcelotError, Unauthorized
+from ocelot.errors import InvalidRequest, NotFound, NotTracked, OcelotError, Unauthorized
 from ocelot.forges import Event, Forge, Ignored
 from ocelot.forges.base import json_loads, safe_headers
 from ocelot.models import Delivery, Repo, RepoHook
@@ -39,6 +39,7 @@ from ocelot.models.delivery import ACCEPTED, DUPLICATE, IGNORED, REJECTED, SKIPP
 from ocelot.pipeline import Changeset
 from ocelot.services.builds import create_build
 from ocelot.services.repos import get_repo
+from ocelot.settings import Settings
 
 
 @dataclass
@@ -73,20 +74,39 @@ def hook_row(session: Session, repo: Repo, create: bool = False) -> RepoHook | N
     return row
 
 
-def webhook_secret(session: Session, repo: Repo) -> str | None:
-    row = hook_row(session, repo)
-    return row.secret if row else None
+def _secret_path(repo: Repo) -> str:
+    return f"hooks/{repo.id}/webhook"
 
 
-def set_webhook_secret(session: Session, full_name: str, secret: str | None = None) -> str:
-    """Set (or generate) the webhook secret of a tracked repo; return it."""
+def webhook_secret(session: Session, settings: Settings, repo: Repo) -> str | None:
+    """The repo's webhook secret, from the secret store (encrypted DB or Vault)."""
+    from ocelot.secrets import open_backend
+
+    try:
+        return open_backend(settings, session).read(_secret_path(repo)).get("secret") or None
+    except NotFound:
+        return None
+
+
+def forget_webhook_secret(session: Session, settings: Settings, repo: Repo) -> None:
+    from ocelot.secrets import open_backend
+
+    open_backend(settings, session).delete(_secret_path(repo))
+
+
+def set_webhook_secret(
+    session: Session, settings: Settings, full_name: str, secret: str | None = None
+) -> str:
+    """Set (or generate) the webhook secret of a tracked repo; return it. The secret goes to
+    the secret store like every credential: HMAC needs the key itself, so no digest will do."""
+    from ocelot.secrets import open_backend
+
     repo = get_repo(session, full_name)
     value = secret or secrets.token_urlsafe(32)
     if len(value) < 16:
         raise InvalidRequest("a webhook secret needs at least 16 characters")
-    row = hook_row(session, repo, create=True)
-    assert row is not None
-    row.secret = value
+    hook_row(session, repo, create=True)
+    open_backend(settings, session).write(_secret_path(repo), {"secret": value})
     session.flush()
     return value
 
@@ -126,7 +146,9 @@ def _dedupe_key(forge: Forge, headers: Mapping[str, str], body: bytes) -> str:
     return f"{forge.name}:sha256:{hashlib.sha256(body).hexdigest()}"
 
 
-def receive(session: Session, forge: Forge, headers: Mapping[str, str], body: bytes) -> Outcome:
+def receive(
+    session: Session, settings: Settings, forge: Forge, headers: Mapping[str, str], body: bytes
+) -> Outcome:
     """Handle one delivery (see the module docstring). Raises InvalidRequest (400) and
     NotTracked (404), which are not recorded: they name no tracked repository."""
     try:
@@ -142,7 +164,7 @@ def receive(session: Session, forge: Forge, headers: Mapping[str, str], body: by
     if repo is None:
         raise NotTracked(name)
 
-    secret = webhook_secret(session, repo)
+    secret = webhook_secret(session, settings, repo)
     if not secret or not forge.verify(headers, body, secret):
         reason = (
             f"{repo.full_name} has no webhook secret: run `ocelot watch {repo.full_name}`"

@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 from ocelot.errors import InvalidRequest, NotFound
 from ocelot.forges import WEBHOOK_FORGES, Forge, get_forge
 from ocelot.models import Repo, utcnow
-from ocelot.services.hooks import hook_row, set_webhook_secret
+from ocelot.services.hooks import (
+    forget_webhook_secret,
+    hook_row,
+    set_webhook_secret,
+    webhook_secret,
+)
 from ocelot.services.repos import get_repo
 from ocelot.settings import Settings
 
@@ -90,9 +95,8 @@ def watch(
             f"{full_name} is a plain git repository (vcs_type {repo.vcs_type}): it sends no"
             " webhooks; poll it instead (`ocelot poll ACCT/REPO --cron ...`)"
         )
-    row = hook_row(session, repo)
-    value = secret or (row.secret if row and row.secret else None)
-    value = set_webhook_secret(session, full_name, value)
+    value = secret or webhook_secret(session, settings, repo)
+    value = set_webhook_secret(session, settings, full_name, value)
     row = hook_row(session, repo)
     assert row is not None
     url = hook_url(settings, repo.vcs_type)
@@ -119,4 +123,5 @@ def unwatch(session: Session, settings: Settings, full_name: str) -> dict[str, A
             api_forge(session, settings, repo).remove_hook(full_name, row.forge_hook_id)
             removed = row.forge_hook_id
         session.delete(row)
+    forget_webhook_secret(session, settings, repo)
     return {"repo": full_name, "removed_hook_id": removed}

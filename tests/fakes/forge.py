@@ -1,8 +1,9 @@
 """A fake forge: a real HTTP server on a free loopback port that records every request.
 
 It answers like the GitHub, GitLab and Bitbucket APIs where Ocelot reads the answer (a new
-comment's ``id``, a new hook's ``id`` / ``uuid``) and ``{}`` elsewhere. ``fail_next(n, 500)``
-makes the next ``n`` requests fail, to exercise retries. Point a forge client at ``url``.
+comment's ``id``, a new hook's ``id`` / ``uuid``, ``routes`` for exact GET paths) and ``{}``
+elsewhere. ``fail_next(n, 500)`` makes the next ``n`` requests fail, to exercise retries.
+Point a forge client at ``url``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class FakeForge:
     requests: list[Recorded] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    # GET answers by exact path (no query): repository listings, raw files (Bitbucket).
+    routes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1001)
@@ -71,6 +74,8 @@ class FakeForge:
                 return self.failures.pop(0), {"message": "fake outage"}
             new_id = next(self._ids)
         bare = path.split("?")[0]
+        if method == "GET" and bare in self.routes:
+            return 200, self.routes[bare]
         if method == "GET":
             for name, text in self.files.items():
                 if name in bare:

@@ -22,6 +22,13 @@ from tests.fakes.forge import FakeForge
 from tests.fakes.webhooks import body, signed_headers
 from worker.tasks.forge import attempt
 
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Webhook secrets and tokens live in the encrypted secret store: the server needs a key."""
+    return settings.with_(secret_key="test-secret-key")
+
+
 TOKEN = "tok-s3cr3t-value-that-must-not-leak"
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -15,18 +16,26 @@ from ocelot.db import session_scope
 from ocelot.models import Build, Delivery
 from ocelot.services.hooks import set_webhook_secret
 from ocelot.services.repos import add_repo
-from ocelot.settings import Settings
+from ocelot.settings import Settings, load_settings
 from tests.fakes.webhooks import body, event_headers, gitlab_standard_headers, signed_headers
 from web import create_app
 
 SECRET = "webhook-secret-0123456789abcdef"
+KEY = Fernet.generate_key().decode()
+# Webhook secrets live in the encrypted secret store: the server and these helpers share a key.
+KEYED = load_settings({"OCELOT_HOME": "/nonexistent", "OCELOT_SECRET_KEY": KEY})
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.with_(secret_key=KEY)
 
 
 def track(engine: Engine, name: str, vcs_type: str, secret: str | None = SECRET) -> None:
     with session_scope(engine) as session:
         add_repo(session, name, f"https://example.invalid/{name}.git", vcs_type)
         if secret:
-            set_webhook_secret(session, name, secret)
+            set_webhook_secret(session, KEYED, name, secret)
 
 
 def post(client: FlaskClient, fixture: str, headers: dict[str, str], data: bytes | None = None):  # type: ignore[no-untyped-def]

@@ -96,9 +96,13 @@ def test_logs_follow_streams_a_running_build_to_its_end(
 
 
 def test_untracked_repo_is_exit_3_on_every_command(stack: Stack, ocelot) -> None:
-    for args in (["status", "ghost/repo"], ["summary", "ghost/repo"],
-                 ["build", "ghost/repo", "--branch", "master"], ["logs", "ghost/repo"],
-                 ["repos", "remove", "ghost/repo"]):
+    for args in (
+        ["status", "ghost/repo"],
+        ["summary", "ghost/repo"],
+        ["build", "ghost/repo", "--branch", "master"],
+        ["logs", "ghost/repo"],
+        ["repos", "remove", "ghost/repo"],
+    ):
         code, out, err = ocelot(*args)
         assert code == 3, (args, out, err)
         assert err.strip() == "ghost/repo isn't tracked by ocelot", (args, err)

@@ -20,4 +20,4 @@ def _require_token() -> None:
         g.token_name, g.token_id = row.name, row.id
 
 
-from web.api import builds, creds, hooks_admin, logs, meta, polls, repos  # noqa: E402,F401 - routes register on import
+from web.api import builds, creds, discovery, hooks_admin, logs, meta, polls, repos  # noqa: E402,F401 - routes register on import

@@ -1,11 +1,11 @@
-"""``ocelot repos add|list|remove``: which repositories Ocelot tracks."""
+"""``ocelot repos add|list|remove|discover``: which repositories Ocelot tracks."""
 
 from __future__ import annotations
 
 import click
 
 from ocelot.cli.app import REPO, App, pass_app
-from ocelot.cli.output import repos_table
+from ocelot.cli.output import discover_table, repos_table
 
 VCS_TYPES = ("github", "gitlab", "bitbucket", "git")
 
@@ -62,3 +62,34 @@ def remove(app: App, repo: str) -> None:
     """Stop tracking ACCT/REPO."""
     app.client.remove_repo(repo)
     click.echo(f"{repo} is no longer tracked")
+
+
+@repos.command("discover")
+@click.argument("acct", metavar="ACCT")
+@click.option(
+    "--forge",
+    required=True,
+    type=click.Choice(VCS_TYPES[:3], case_sensitive=False),
+    help="Forge that hosts the account, group or workspace.",
+)
+@click.option("--track", is_flag=True, help="Track the untracked repositories with ocelot.yml.")
+@click.option("--group", "-g", metavar="G", help="Put newly tracked repositories in group G.")
+@pass_app
+def discover(app: App, acct: str, forge: str, track: bool, group: str | None) -> None:
+    """List ACCT's repositories that contain an ocelot.yml (and track them with --track).
+
+    \b
+    Example:
+      ocelot repos discover acme --forge github --track --group web
+    """
+    rows = app.client.discover(acct, forge.lower(), track=track, group=group)
+    if not rows:
+        app.note(f"{acct} has no repositories on {forge} that its token can see")
+        return
+    app.out.print(discover_table(rows))
+    new = sum(1 for r in rows if r.get("tracked") == "new")
+    waiting = [r for r in rows if r.get("has_ocelot_yml") and r.get("tracked") == "no"]
+    if new:
+        app.note(f"now tracking {new} new repositor{'y' if new == 1 else 'ies'}")
+    elif waiting and not track:
+        app.note(f"{len(waiting)} with ocelot.yml not tracked yet: add --track to track them")
