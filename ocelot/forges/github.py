@@ -41,6 +41,9 @@ def verify_sha256(header: str | None, secret: str, body: bytes) -> bool:
     return hmac.compare_digest(header.strip().encode(), sign(secret, body).encode())
 
 
+PAGE = 100
+
+
 class GitHub:
     """GitHub.com or GitHub Enterprise (``api_url`` e.g. ``https://ghe.example/api/v3``)."""
 
@@ -184,16 +187,29 @@ class GitHub:
         return base64.b64decode(str(data["content"])).decode("utf-8", errors="replace")
 
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
-        rows = self.http.get_optional(f"users/{acct}/repos", params={"per_page": 100}) or []
-        return [
-            {
-                "full_name": str(r["full_name"]),
-                "clone_url": str(r["clone_url"]),
-                "default_branch": str(r.get("default_branch") or ""),
-            }
-            for r in rows
-            if isinstance(r, Mapping)
-        ]
+        """Every repository of ``acct``: as an organisation first (``orgs/…/repos`` includes
+        the private ones the token may see), else as a user; 100 a page, up to 1,000."""
+        rows: list[Any] = []
+        for base in (f"orgs/{acct}/repos", f"users/{acct}/repos"):
+            for page in range(1, 11):
+                params = {"per_page": PAGE, "page": page, "type": "all"}
+                batch = self.http.get_optional(base, params=params)
+                if batch is None:  # 404: not an organisation (or not a user)
+                    break
+                rows.extend(batch if isinstance(batch, list) else [])
+                if not isinstance(batch, list) or len(batch) < PAGE:
+                    break
+            if rows:
+                break
+        found: dict[str, dict[str, str]] = {}  # pages shift when repos appear meanwhile
+        for r in rows:
+            if isinstance(r, Mapping) and str(r.get("full_name")) not in found:
+                found[str(r["full_name"])] = {
+                    "full_name": str(r["full_name"]),
+                    "clone_url": str(r["clone_url"]),
+                    "default_branch": str(r.get("default_branch") or ""),
+                }
+        return list(found.values())
 
     def clone_credentials(self) -> tuple[str, str] | None:
         return ("x-access-token", self.token) if self.token else None

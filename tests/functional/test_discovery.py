@@ -272,3 +272,18 @@ def test_parse_targets() -> None:
     for bad in ("acme", "git:acme", "github:"):
         with pytest.raises(InvalidRequest, match="FORGE:ACCT"):
             discovery.parse_targets(bad)
+
+
+def test_github_organisation_lists_its_private_repos_and_pages(
+    configured: Settings, fake: FakeForge, engine: Engine
+) -> None:
+    """An organisation is listed through orgs/<org>/repos (private repos included), page by
+    page; the user listing is not used then."""
+    page = [gh(f"r{i}") for i in range(100)]
+    fake.routes["/orgs/acme/repos"] = page  # the fake answers every page with the same 100
+    fake.routes.pop("/users/acme/repos")
+    with session_scope(engine) as session:
+        rows = discovery.discover(session, configured, "acme", "github", track=False)
+    assert len(rows) == 100  # the same names on every page: listed once each
+    pages = [r for r in fake.requests if r.path.startswith("/orgs/acme/repos")]
+    assert len(pages) == 10  # full pages keep it going, up to 1,000 repositories
