@@ -33,7 +33,7 @@ base URL and token, so it is safe to create one per call and from any thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -229,3 +229,20 @@ def strip_ref(ref: str, prefix: str) -> str | None:
 
 def json_loads(body: bytes) -> Any:
     return json.loads(body.decode("utf-8"))
+
+
+def collect_pages(
+    get_page: Callable[[int], Any], size: int = 100, limit: int = 10
+) -> list[Any] | None:
+    """The rows of a paged forge listing: pages 1, 2, ... until a short page (at most
+    ``limit`` pages). None when the first page is missing (404: no such account)."""
+    rows: list[Any] = []
+    for page in range(1, limit + 1):
+        batch = get_page(page)
+        if batch is None:
+            return None if page == 1 else rows
+        batch = batch if isinstance(batch, list) else []
+        rows.extend(batch)
+        if len(batch) < size:
+            break
+    return rows

@@ -18,6 +18,7 @@ from ocelot.forges.base import (
     ForgeHttp,
     Ignored,
     StatusState,
+    collect_pages,
     dig,
     lower_headers,
     text,
@@ -177,9 +178,16 @@ class Bitbucket:
         return data if isinstance(data, str) else None
 
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
-        data = self.http.get_optional(f"repositories/{acct}", params={"pagelen": 100}) or {}
+        """Repositories of the workspace ``acct``; 100 a page, up to 1,000."""
+
+        def page_of(page: int) -> Any:
+            data = self.http.get_optional(
+                f"repositories/{acct}", params={"pagelen": 100, "page": page}
+            )
+            return None if data is None else (data.get("values") or [])
+
         out = []
-        for r in data.get("values") or []:
+        for r in collect_pages(page_of) or []:
             clone = next(
                 (c["href"] for c in dig(r, "links", "clone") or [] if c.get("name") == "https"),
                 "",

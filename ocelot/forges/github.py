@@ -19,6 +19,7 @@ from ocelot.forges.base import (
     ForgeHttp,
     Ignored,
     StatusState,
+    collect_pages,
     dig,
     lower_headers,
     strip_ref,
@@ -189,18 +190,16 @@ class GitHub:
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
         """Every repository of ``acct``: as an organisation first (``orgs/…/repos`` includes
         the private ones the token may see), else as a user; 100 a page, up to 1,000."""
-        rows: list[Any] = []
-        for base in (f"orgs/{acct}/repos", f"users/{acct}/repos"):
-            for page in range(1, 11):
-                params = {"per_page": PAGE, "page": page, "type": "all"}
-                batch = self.http.get_optional(base, params=params)
-                if batch is None:  # 404: not an organisation (or not a user)
-                    break
-                rows.extend(batch if isinstance(batch, list) else [])
-                if not isinstance(batch, list) or len(batch) < PAGE:
-                    break
-            if rows:
-                break
+
+        def listing(base: str) -> list[Any] | None:
+            return collect_pages(
+                lambda page: self.http.get_optional(
+                    base, params={"per_page": PAGE, "page": page, "type": "all"}
+                ),
+                PAGE,
+            )
+
+        rows = listing(f"orgs/{acct}/repos") or listing(f"users/{acct}/repos") or []
         found: dict[str, dict[str, str]] = {}  # pages shift when repos appear meanwhile
         for r in rows:
             if isinstance(r, Mapping) and str(r.get("full_name")) not in found:

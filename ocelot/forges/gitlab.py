@@ -26,6 +26,7 @@ from ocelot.forges.base import (
     ForgeHttp,
     Ignored,
     StatusState,
+    collect_pages,
     dig,
     lower_headers,
     strip_ref,
@@ -226,11 +227,20 @@ class GitLab:
         return base64.b64decode(str(data["content"])).decode("utf-8", errors="replace")
 
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
-        rows = self.http.get_optional(
-            f"groups/{quote(acct, safe='')}/projects", params={"per_page": 100}
-        )
-        if rows is None:
-            rows = self.http.get_optional(f"users/{quote(acct, safe='')}/projects") or []
+        """Projects of the group ``acct``, else of the user ``acct``; 100 a page, up to 1,000."""
+        rows: list[Any] = []
+        for base in (
+            f"groups/{quote(acct, safe='')}/projects",
+            f"users/{quote(acct, safe='')}/projects",
+        ):
+            found = collect_pages(
+                lambda page, b=base: self.http.get_optional(
+                    b, params={"per_page": 100, "page": page}
+                )
+            )
+            if found is not None:
+                rows = found
+                break
         return [
             {
                 "full_name": str(r["path_with_namespace"]),
