@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export OCELOT_HOME ?= $(HOME)/.ocelot
 
-.PHONY: run test deps venv services image lint format bench clean
+.PHONY: run test deps venv services image lint typecheck format bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,9 @@ test: services venv                ## the whole suite, every tier (starts its ow
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: venv                    ## mypy over ocelot, web and worker
+	$(BIN)/mypy --ignore-missing-imports ocelot web worker
 
 format: venv
 	$(BIN)/ruff format .

@@ -13,6 +13,7 @@ Events built: ``push`` to a branch, ``tag_push``, ``merge_request`` ``open`` / `
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import time
@@ -233,11 +234,7 @@ class GitLab:
             f"groups/{quote(acct, safe='')}/projects",
             f"users/{quote(acct, safe='')}/projects",
         ):
-            found = collect_pages(
-                lambda page, b=base: self.http.get_optional(
-                    b, params={"per_page": 100, "page": page}
-                )
-            )
+            found = collect_pages(functools.partial(self._projects_page, base))
             if found is not None:
                 rows = found
                 break
@@ -250,6 +247,9 @@ class GitLab:
             for r in rows
             if isinstance(r, Mapping)
         ]
+
+    def _projects_page(self, base: str, page: int) -> Any:
+        return self.http.get_optional(base, params={"per_page": 100, "page": page})
 
     def clone_credentials(self) -> tuple[str, str] | None:
         return ("oauth2", self.token) if self.token else None

@@ -151,7 +151,8 @@ def _stage_label(data: Any, path: Path) -> str:
 
 
 def _default_message(error: ValidationError) -> str:
-    kind, value, rule = error.validator, error.instance, error.validator_value
+    kind, value = error.validator, error.instance
+    rule: Any = error.validator_value  # jsonschema types it "Any | Unset"; set for every error
     if kind == "type":
         wanted = [rule] if isinstance(rule, str) else [t for t in rule if t != "null"]
         message = (
@@ -199,7 +200,8 @@ def _issues_for(
     instance = error.instance
     if error.validator == "required" and isinstance(instance, dict):
         props = node.get("properties", {})
-        for name in error.validator_value:
+        required: Any = error.validator_value
+        for name in required:
             if name not in instance:
                 where = (*path, name)
                 template = _template(_resolve(props.get(name, {})), "required")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,7 +129,7 @@ def update_comment(
     try:
         comment_id = client.create_comment(repo, pr_id, body)
     except Exception:
-        session.execute(PrComment.__table__.delete().where(*where))
+        session.execute(delete(PrComment).where(*where))
         session.commit()
         raise
     row = session.scalar(select(PrComment).where(*where))
