@@ -18,6 +18,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from ocelot.cli.config import ClientConfig
+from ocelot.formatting import duration
 
 DASH = "-"
 
@@ -41,23 +42,6 @@ def make_console(config: ClientConfig, *, stderr: bool = False, **options: Any) 
 def style_for(key: str | None) -> str:
     """The theme style name of a status or element (unknown statuses stay unstyled)."""
     return f"ocelot.{key}" if key else ""
-
-
-def duration(seconds: float | None) -> str:
-    """``0.4s``, ``12s``, ``1m02s``, ``2h03m04s``; ``-`` when unknown. Tenths below 10 s:
-    queue waits and short stages are mostly that small."""
-    if seconds is None:
-        return DASH
-    if seconds < 9.95:
-        return f"{max(0.0, seconds):.1f}s"
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def status_text(status: str | None) -> Text:

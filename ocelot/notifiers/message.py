@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ocelot.formatting import duration as format_duration
 from ocelot.models import Build
 
 Redactor = Callable[[str], str]
@@ -33,17 +34,8 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``1m 05s`` style; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
+    """``1m 05s`` style (prose); ``-`` when unknown."""
+    return format_duration(seconds, sep=" ")
 
 
 @dataclass(frozen=True)

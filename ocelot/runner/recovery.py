@@ -63,6 +63,17 @@ class LeaseKeeper:
         self._thread.join(timeout=5)
 
 
+def _end_stages(build: Build, reason: str, not_run: str) -> None:
+    """The running stage of the current attempt failed with ``reason``; pending ones never ran."""
+    for stage in build.current_stages():
+        if stage.status == RUNNING:
+            stage.status, stage.finished_at = FAILED, utcnow()
+            stage.add_message(reason)
+        elif stage.status == PENDING:
+            stage.status = SKIPPED
+            stage.add_message(not_run)
+
+
 @dataclass(frozen=True)
 class Abandoned:
     build_id: int
@@ -79,13 +90,7 @@ def abandon(ctx: RunContext, build_id: int, attempt: int, reason: str) -> Abando
         build = session.get(Build, build_id)
         if build is None or build.attempt != attempt or build.status != RUNNING:
             return None
-        for stage in build.current_stages():
-            if stage.status == RUNNING:
-                stage.status, stage.finished_at = FAILED, utcnow()
-                stage.add_message(reason)
-            elif stage.status == PENDING:
-                stage.status = SKIPPED
-                stage.add_message(f"not run: {reason}")
+        _end_stages(build, reason, f"not run: {reason}")
         build.history = [
             *(build.history or []),
             {
@@ -126,13 +131,7 @@ def fail_build(ctx: RunContext, build_id: int, reason: str) -> bool:
             return False
         started = build.status == RUNNING
         attempt = build.attempt
-        for stage in build.current_stages():
-            if stage.status == RUNNING:
-                stage.status, stage.finished_at = FAILED, utcnow()
-                stage.add_message(reason)
-            elif stage.status == PENDING:
-                stage.status = SKIPPED
-                stage.add_message("not run")
+        _end_stages(build, reason, "not run")
         build.status = FAILED if started else FAILED_PRESTART
         build.failure_reason = reason
         build.finished_at = utcnow()

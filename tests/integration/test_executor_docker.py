@@ -7,8 +7,7 @@ import random
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -23,6 +22,7 @@ from ocelot.executors.docker import (
     LABEL_WORKER,
     DockerExecutor,
 )
+from tests.executor_support import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -82,46 +82,6 @@ def checkout(tmp_path: Path) -> Path:
 @pytest.fixture
 def workspace(executor: DockerExecutor, key: BuildKey, checkout: Path) -> str:
     return executor.prepare(key, checkout, IMAGE, {"BUILD_LEVEL": "yes"})
-
-
-@dataclass
-class Run:
-    outcome: StageOutcome
-    elapsed: float
-    chunks: list[tuple[float, bytes]] = field(default_factory=list)
-
-    @property
-    def output(self) -> str:
-        return b"".join(c for _, c in self.chunks).decode()
-
-
-def run(
-    executor: DockerExecutor,
-    key: BuildKey,
-    script: str,
-    *,
-    workdir: str = "/workspace",
-    env: dict[str, str] | None = None,
-    image: str | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    timeout: float | None = 60,
-    grace: float = 1,
-) -> Run:
-    chunks: list[tuple[float, bytes]] = []
-    start = time.monotonic()
-    outcome = executor.run_stage(
-        key,
-        "test stage",
-        ["sh", "-c", script],
-        env or {},
-        workdir,
-        image=image,
-        on_output=lambda chunk: chunks.append((time.monotonic() - start, chunk)),
-        should_stop=should_stop,
-        timeout=timeout,
-        grace=grace,
-    )
-    return Run(outcome, time.monotonic() - start, chunks)
 
 
 def test_stage_sees_env_workdir_and_checkout(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +15,8 @@ from ocelot.executors import make_executor
 from ocelot.executors.base import BuildKey, StageOutcome
 from ocelot.executors.local import LocalExecutor
 from ocelot.settings import load_settings
+from tests.executor_support import Run
+from tests.executor_support import run as run_stage
 
 pytestmark = pytest.mark.integration
 
@@ -44,43 +45,8 @@ def workspace(executor: LocalExecutor, key: BuildKey, checkout: Path) -> str:
     return executor.prepare(key, checkout, None, {})
 
 
-@dataclass
-class Run:
-    outcome: StageOutcome
-    elapsed: float
-    chunks: list[tuple[float, bytes]] = field(default_factory=list)
-
-    @property
-    def output(self) -> str:
-        return b"".join(c for _, c in self.chunks).decode()
-
-
-def run(
-    executor: LocalExecutor,
-    key: BuildKey,
-    workdir: str,
-    script: str,
-    *,
-    env: dict[str, str] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    timeout: float | None = 60,
-    grace: float = 1,
-) -> Run:
-    chunks: list[tuple[float, bytes]] = []
-    start = time.monotonic()
-    outcome = executor.run_stage(
-        key,
-        "test",
-        ["sh", "-c", script],
-        env or {},
-        workdir,
-        image=None,
-        on_output=lambda chunk: chunks.append((time.monotonic() - start, chunk)),
-        should_stop=should_stop,
-        timeout=timeout,
-        grace=grace,
-    )
-    return Run(outcome, time.monotonic() - start, chunks)
+def run(executor: LocalExecutor, key: BuildKey, workdir: str, script: str, **kw: Any) -> Run:
+    return run_stage(executor, key, script, workdir=workdir, **kw)
 
 
 def alive(pid: int) -> bool:
