@@ -5,6 +5,18 @@ Writers (the worker) append :class:`~ocelot.models.LogChunk` rows every ``flush_
 *after* its row is committed. Followers (the web app) subscribe first, replay what is stored,
 then tail the channel, using ``seq`` to drop duplicates and to fill any gap from the database;
 so a follower sees every chunk exactly once, in order, even if a publication is lost.
+
+Two fences on what is stored (:class:`LogWriter`):
+
+* Size: with ``max_bytes`` (``OCELOT_MAX_LOG_BYTES``), a build attempt's log stops growing
+  at that many bytes, counted across its stages (each stage's writer starts from what the
+  attempt already stored). The writer then stores :data:`CUT_NOTICE` once and drops the
+  stage's output from there on, while still taking it, so the stage runs to its end and its
+  exit code is recorded; Ocelot's own lines (stage banners) are still stored.
+* Secrets: output is redacted a line at a time. An unterminated line that waited too long
+  is stored as far as it is safe: when the redactor can tell (``tail_to_hold``, see
+  :class:`ocelot.secrets.redaction.SecretRedactor`), the end that may be the beginning of a
+  secret waits for the next output, so a secret printed in two pieces is still masked.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import LargeBinary, cast, func, select
 from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
@@ -25,6 +37,11 @@ from ocelot.models import Build, LogChunk
 from ocelot.models.build import FINISHED
 
 Redactor = Callable[[str], str]
+
+CUT_NOTICE = (
+    "--- log cut: this build's log passed OCELOT_MAX_LOG_BYTES ({size}); "
+    "output is discarded from here, the stage keeps running ---"
+)
 
 
 def channel(build_id: int) -> str:
@@ -48,11 +65,14 @@ class LogWriter:
         flush_seconds: float = 0.25,
         flush_bytes: int = 64 * 1024,
         redact: Redactor = _identity,
+        max_bytes: int | None = None,
     ) -> None:
         self.engine, self.redis = engine, redis
         self.build_id, self.attempt = build_id, attempt
         self.flush_seconds, self.flush_bytes = flush_seconds, flush_bytes
         self.redact = redact
+        self.max_bytes = max_bytes or None
+        self._hold: Callable[[str], int] | None = getattr(redact, "tail_to_hold", None)
         self.stage: str | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
@@ -67,7 +87,16 @@ class LogWriter:
             last = session.scalar(
                 select(func.max(LogChunk.seq)).where(LogChunk.build_id == build_id)
             )
+            # bytes this attempt's log already has (earlier stages): the cap is per attempt
+            used = self.max_bytes and session.scalar(
+                select(func.coalesce(func.sum(_octets(engine)), 0)).where(
+                    LogChunk.build_id == build_id, LogChunk.attempt == attempt
+                )
+            )
         self._seq = int(last or 0)
+        self._used = int(used or 0)
+        # Only the notice takes a log past the cap: past it, an earlier stage already cut.
+        self._cut = self.max_bytes is not None and self._used > self.max_bytes
 
     def __enter__(self) -> LogWriter:
         self._thread = threading.Thread(target=self._ticker, daemon=True, name="log-flush")
@@ -82,18 +111,29 @@ class LogWriter:
             self.flush(partial_after=1.0)
 
     def set_stage(self, name: str | None) -> None:
-        self.flush(partial_after=0)
+        self.flush(partial_after=0, final=True)
         self.stage = name
+
+    @property
+    def cut(self) -> bool:
+        """The log reached ``max_bytes``: output is taken and dropped."""
+        return self._cut
 
     def write(self, data: bytes) -> None:
         """Take raw output; complete lines are redacted and queued for the next flush."""
+        if self._cut:
+            return  # past the cap: take the output, keep nothing
         text = self._decoder.decode(data)
         with self._lock:
+            if self._cut:
+                return
             self._partial += text
             if "\n" in self._partial:
                 *lines, self._partial = self._partial.split("\n")
                 for line in lines:
                     self._queue_line(line)
+                if self._cut:
+                    self._partial = ""
             if not self._partial:
                 self._partial_since = None
             elif self._partial_since is None:
@@ -103,27 +143,52 @@ class LogWriter:
             self.flush(partial_after=0)
 
     def line(self, text: str) -> None:
-        """Add one line of Ocelot's own (stage banners, errors)."""
+        """Add one line of Ocelot's own (stage banners, errors); stored even past the cap."""
+        if self._cut:
+            with self._lock:
+                self._append(self.redact(text.rstrip("\n")) + "\n")
+            return
         self.write((text.rstrip("\n") + "\n").encode())
 
     def _queue_line(self, line: str) -> None:
+        """Queue a redacted line, as much of it as ``max_bytes`` leaves room for (lock held)."""
+        if self._cut:
+            return
         redacted = self.redact(line) + "\n"
-        self._pending.append(redacted)
-        self._pending_bytes += len(redacted)
+        if self.max_bytes is not None:
+            raw = redacted.encode()
+            if self._used + len(raw) > self.max_bytes:
+                room = max(self.max_bytes - self._used, 0)
+                head = raw[:room].decode(errors="ignore")
+                if head:
+                    self._append(head + "\n")
+                self._append(CUT_NOTICE.format(size=_size_text(self.max_bytes)) + "\n")
+                self._cut = True
+                self._partial, self._partial_since = "", None
+                return
+        self._append(redacted)
 
-    def flush(self, partial_after: float = 0) -> None:
+    def _append(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_bytes += len(text)
+        if self.max_bytes is not None:
+            self._used += len(text.encode())
+
+    def flush(self, partial_after: float = 0, *, final: bool = False) -> None:
         """Store and publish what is pending. A line without its newline yet is included
-        once it has waited ``partial_after`` seconds (so progress bars still show up)."""
+        once it has waited ``partial_after`` seconds (so progress bars still show up), except
+        for an end that may be the start of a secret, which waits for more output unless the
+        output is ``final``."""
         with self._io_lock:
             with self._lock:
-                since = self._partial_since
-                if (
-                    self._partial
-                    and since is not None
-                    and time.monotonic() - since >= partial_after
-                ):
-                    self._queue_line(self._partial)
-                    self._partial, self._partial_since = "", None
+                since, now = self._partial_since, time.monotonic()
+                if self._partial and since is not None and now - since >= partial_after:
+                    text = self._partial
+                    hold = 0 if final or self._hold is None else self._hold(text)
+                    if hold < len(text):
+                        self._queue_line(text[: len(text) - hold])
+                    self._partial = text[len(text) - hold :] if hold and not self._cut else ""
+                    self._partial_since = now if self._partial else None
                 if not self._pending:
                     return
                 text = "".join(self._pending)
@@ -156,10 +221,24 @@ class LogWriter:
             self._thread.join(timeout=5)
             self._thread = None
         tail = self._decoder.decode(b"", final=True)
-        if tail:
+        if tail and not self._cut:
             with self._lock:
                 self._partial += tail
-        self.flush(partial_after=0)
+        self.flush(partial_after=0, final=True)
+
+
+def _octets(engine: Engine) -> Any:
+    """SQL for the size in bytes of a stored chunk's text."""
+    if engine.dialect.name == "postgresql":
+        return func.octet_length(LogChunk.text)
+    return func.length(cast(LogChunk.text, LargeBinary))  # SQLite: length of a blob is bytes
+
+
+def _size_text(size: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
 
 
 def publish_end(redis: Any, build_id: int, status: str) -> None:

@@ -8,11 +8,14 @@ The names are part of Ocelot's interface (see README, "Configuration").
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from ocelot.errors import InvalidRequest
 
@@ -47,6 +50,53 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return (env.get(name) or default).rstrip("/")
 
 
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smh]?)$", re.IGNORECASE)
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _size(env: Mapping[str, str], name: str, default: int) -> int:
+    """Bytes from ``1048576``, ``512k``, ``256m``, ``2g``, ``1.5GiB`` (binary units, like
+    docker's ``--memory``); ``0`` stays 0 (no limit)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    match = _SIZE_RE.match(raw)
+    if match is None:
+        raise InvalidRequest(
+            f"{name} must be a size in bytes, optionally with a unit k, m, g or t "
+            f"(e.g. 512m, 2g; 0 = no limit), got {raw!r}"
+        )
+    return int(float(match[1]) * _SIZE_UNITS[match[2].lower()])
+
+
+def _duration(env: Mapping[str, str], name: str, default: float) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``1h``, ``1.5h``; ``0`` stays 0 (none)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    match = _DURATION_RE.match(raw)
+    if match is None:
+        raise InvalidRequest(
+            f"{name} must be a duration in seconds, or with a unit s, m or h "
+            f"(e.g. 3600, 90m, 1h; 0 = none), got {raw!r}"
+        )
+    return float(match[1]) * _DURATION_UNITS[match[2].lower()]
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _limit(name: str, value: _N, minimum: _N, shown: str = "") -> _N:
+    """``value`` if it is 0 (no limit) or at least ``minimum`` (``shown`` in the message)."""
+    if value and not (value >= minimum and math.isfinite(value)):
+        raise InvalidRequest(
+            f"{name} must be at least {shown or minimum} (or 0 for no limit), got {value}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server-side configuration. Defaults need nothing but a writable home directory."""
@@ -71,6 +121,13 @@ class Settings:
     reconcile_after_seconds: float = 120.0
     log_flush_seconds: float = 0.25
     log_flush_bytes: int = 64 * 1024
+    # Fences of build containers (docker; the local executor applies only the memory limit,
+    # as RLIMIT_AS). 0 means no limit / no default timeout.
+    build_memory: int = 4 * 1024**3  # bytes; the container gets no swap beyond it
+    build_cpus: float = 2.0  # capped at the docker host's CPU count
+    build_pids: int = 1024
+    build_timeout_seconds: float = 3600.0  # when ocelot.yml sets no `timeout`
+    max_log_bytes: int = 256 * 1024**2  # per build attempt; output past it is discarded
     docker_host: str | None = None
     vault_addr: str | None = None
     vault_token: str | None = field(default=None, repr=False)
@@ -137,6 +194,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dependency_timeout=_float(env, "OCELOT_DEPENDENCY_TIMEOUT", 60.0),
         worker_lost_retries=_int(env, "OCELOT_WORKER_LOST_RETRIES", 2),
         reconcile_after_seconds=_float(env, "OCELOT_RECONCILE_AFTER", 120.0),
+        build_memory=_limit(
+            "OCELOT_BUILD_MEMORY",
+            _size(env, "OCELOT_BUILD_MEMORY", Settings.build_memory),
+            6 << 20,
+            "6m",
+        ),
+        build_cpus=_limit("OCELOT_BUILD_CPUS", _float(env, "OCELOT_BUILD_CPUS", 2.0), 0.01),
+        build_pids=_limit("OCELOT_BUILD_PIDS", _int(env, "OCELOT_BUILD_PIDS", 1024), 16),
+        build_timeout_seconds=_duration(env, "OCELOT_BUILD_TIMEOUT", 3600.0),
+        max_log_bytes=_limit(
+            "OCELOT_MAX_LOG_BYTES",
+            _size(env, "OCELOT_MAX_LOG_BYTES", Settings.max_log_bytes),
+            1024,
+            "1k",
+        ),
         docker_host=env.get("DOCKER_HOST") or None,
         vault_addr=env.get("VAULT_ADDR") or None,
         vault_token=env.get("VAULT_TOKEN") or None,

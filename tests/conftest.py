@@ -14,17 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import PG_BIN, PostgresServer, RedisServer
+from tests.servers import PG_BIN, PostgresServer, Process, RedisServer
+from tests.stack import Stack, docker_ok
 
 TIERS = ("unit", "functional", "integration")
+# tests/security/ holds outsiders' probes against the real stack: integration tier, own marker.
+TIER_OF_DIR = {"unit": "unit", "functional": "functional", "integration": "integration",
+               "security": "integration"}  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).parts
-        for tier in TIERS:
-            if tier in parts:
+        for directory, tier in TIER_OF_DIR.items():
+            if directory in parts:
                 item.add_marker(getattr(pytest.mark, tier))
+                if directory == "security":
+                    item.add_marker(pytest.mark.security)
 
 
 def require(ok: bool, reason: str) -> None:
@@ -58,3 +64,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'ocelot.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
+    """One server side for the integration and security tiers (Redis database 1)."""
+    s = Stack(tmp_path_factory.mktemp("stack"), redis_server)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def docker_worker(stack: Stack) -> Process:
+    ok, reason = docker_ok()
+    require(ok, reason)
+    return stack.start_worker("docker-1")
+
+
+@pytest.fixture
+def repo_dir(tmp_path: Path) -> Path:
+    return tmp_path / "repo"

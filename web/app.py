@@ -27,9 +27,23 @@ class Services:
 
     def enqueue(self, build_id: int) -> None:
         """Wake the pipeline for a committed build (by task name: web never runs tasks)."""
+        send_route(self.celery(), build_id)
+
+    def celery(self) -> Celery:
         if self._celery is None:
             self._celery = make_celery(self.settings)
-        send_route(self._celery, build_id)
+        return self._celery
+
+    def report_to_forge(self, build_id: int) -> None:
+        """Ask a worker to report the build's state on its commit (held, declined)."""
+        self.celery().send_task("ocelot.forge.status", args=[build_id], queue="forge")
+
+    def announce_end(self, build_id: int, status: str) -> None:
+        """A build that ended without a worker (declined): tell followers and the forge."""
+        from ocelot.logstream import publish_end
+
+        publish_end(self.redis, build_id, status)
+        self.report_to_forge(build_id)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

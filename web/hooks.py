@@ -11,9 +11,11 @@ queued), 200 with a reason (ping, ignored event, ``[skip ci]``, duplicate), 400 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ocelot.db import session_scope
 from ocelot.errors import NotFound, OcelotError, PayloadTooLarge
@@ -24,15 +26,56 @@ from web.app import services
 log = logging.getLogger("ocelot.hooks")
 
 hooks = Blueprint("hooks", __name__, url_prefix="/hooks")
+_READ_SIZE = 64 * 1024
+_DRAIN_BYTES = 1024 * 1024
 
 
 def _raw_body(limit: int) -> bytes:
+    """The whole body, at most ``limit`` bytes (PayloadTooLarge beyond).
+
+    One ``read`` is not enough: a chunked body (no Content-Length) arrives one chunk per read,
+    so reading once gave a truncated body ("not valid JSON") instead of a 413. When the server
+    terminates the input itself (``wsgi.input_terminated``: werkzeug and gunicorn for chunked
+    bodies) its stream is read directly with our own bound, since werkzeug's wrapper cannot
+    tell a body of exactly ``limit`` bytes from a longer one. A body found too large while
+    reading is drained up to :data:`_DRAIN_BYTES` more, so an ordinary client reads its 413
+    instead of a connection reset (closing a socket with unread input resets it).
+    """
+    too_large = PayloadTooLarge(
+        f"webhook body is larger than {limit} bytes (OCELOT_MAX_BODY_BYTES)"
+    )
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"webhook body is larger than {limit} bytes (OCELOT_MAX_BODY_BYTES)")
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"webhook body is larger than {limit} bytes (OCELOT_MAX_BODY_BYTES)")
-    return body
+        raise too_large
+    environ = request.environ
+    stream = environ["wsgi.input"] if environ.get("wsgi.input_terminated") else request.stream
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            part = stream.read(min(_READ_SIZE, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except RequestEntityTooLarge:  # werkzeug's own bound (MAX_CONTENT_LENGTH)
+        raise too_large from None
+    if size > limit:
+        _drain(stream)
+        raise too_large
+    return b"".join(parts)
+
+
+def _drain(stream: Any) -> None:
+    """Read and drop what is left of the body, at most ``_DRAIN_BYTES``."""
+    left = _DRAIN_BYTES
+    try:
+        while left > 0:
+            part = stream.read(min(_READ_SIZE, left))
+            if not part:
+                return
+            left -= len(part)
+    except (OSError, ValueError, HTTPException):
+        return
 
 
 @hooks.post("/<forge_name>")
@@ -53,6 +96,8 @@ def deliver(forge_name: str) -> ResponseReturnValue:
     if outcome.error is not None:
         log.warning("%s delivery rejected: %s", forge_name, outcome.reason)
         raise outcome.error
-    for build_id in outcome.build_ids if outcome.status_code == 202 else []:
+    for build_id in outcome.to_enqueue:
         svc.enqueue(build_id)
+    for build_id in outcome.held:  # the pull request shows "waiting for approval"
+        svc.report_to_forge(build_id)
     return jsonify(outcome.body()), outcome.status_code

@@ -6,6 +6,7 @@ Every failure becomes an :class:`~ocelot.errors.OcelotError` subclass, so comman
 * an error body ``{"error": {"code", "message", ...}}`` → the class with that ``code``
   (``not_tracked`` → :class:`NotTracked`, exit code 3), else the class for the HTTP status;
 * 401 → :class:`Unauthorized` with a hint on where the token comes from;
+* 403 for a token role too small → :class:`PermissionDenied` with how to get a bigger one;
 * connection refused / DNS / timeout → :class:`DependencyUnavailable` naming the URL.
 
 Requests carry ``X-Ocelot-Client: cli`` so the server records builds as triggered by ``cli``.
@@ -90,6 +91,11 @@ def error_from_response(response: requests.Response, repo: str | None = None) ->
         message += (
             " (set OCELOT_TOKEN or `token:` in ~/.config/ocelot/config.yml;"
             " mint one with `ocelot admin create-token NAME`)"
+        )
+    elif cls is errors.PermissionDenied and error.get("required_role"):
+        message += (
+            f"; ask an admin for one (`ocelot admin tokens create NAME"
+            f" --role {error['required_role']}` on the server host)"
         )
     extra = {k: v for k, v in error.items() if k not in {"code", "message"}}
     return cls(message, **extra)
@@ -248,6 +254,15 @@ class Client:
 
     def rebuild(self, build_id: int) -> dict[str, Any]:
         return dict(self._json("POST", f"/builds/{build_id}/rebuild"))
+
+    def approve(self, build_id: int) -> dict[str, Any]:
+        return dict(self._json("POST", f"/builds/{build_id}/approve"))
+
+    def decline(self, build_id: int) -> dict[str, Any]:
+        return dict(self._json("POST", f"/builds/{build_id}/decline"))
+
+    def update_repo(self, full_name: str, **settings: str) -> dict[str, Any]:
+        return dict(self._json("PATCH", repo_path(full_name), json=settings, repo=full_name))
 
     # -- logs -----------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ STATUSES = (
     "KILLED",
     "SKIPPED",
     "PENDING",
+    "PENDING_APPROVAL",
+    "DECLINED",
 )
 # Screen elements besides statuses whose style a user may change.
 ELEMENTS = ("header", "label", "id", "hash", "branch", "repo", "dim", "error", "warning", "note")
@@ -51,6 +53,8 @@ DEFAULT_COLORS: dict[str, str] = {
     "KILLED": "magenta",
     "SKIPPED": "yellow",
     "PENDING": "dim",
+    "PENDING_APPROVAL": "bold yellow",
+    "DECLINED": "magenta",
     "header": "bold",
     "label": "dim",
     "id": "bold",

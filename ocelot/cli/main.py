@@ -15,7 +15,7 @@ from typing import IO, Any
 import click
 
 from ocelot.cli.commands.admin import admin
-from ocelot.cli.commands.builds import build, kill, rebuild, status, summary
+from ocelot.cli.commands.builds import approve, build, decline, kill, rebuild, status, summary
 from ocelot.cli.commands.creds import creds
 from ocelot.cli.commands.local import init, validate
 from ocelot.cli.commands.logs import logs
@@ -85,6 +85,8 @@ def cli() -> None:
 for command in (init, validate, repos, build, status, summary, logs, kill, rebuild, admin):
     cli.add_command(command)
 cli.add_command(creds)
+for command in (approve, decline):  # the trust boundary (untrusted pull requests)
+    cli.add_command(command)
 for command in (watch, unwatch, deliveries, poll):  # forges (issue 3)
     cli.add_command(command)
 

@@ -97,6 +97,7 @@ def build_header(build: Mapping[str, Any]) -> Table:
         ("attempt", _attempts(build)),
         ("notified", _notified(build)),
         ("pending", _optional(build.get("pending_reason"))),
+        ("trust", _optional(None if build.get("trusted", True) else _untrusted(build))),
         ("reason", _optional(build.get("failure_reason"), style_for("error"))),
     ]
     for label, value in rows:
@@ -161,6 +162,14 @@ def stage_table(stages: Sequence[Mapping[str, Any]]) -> Table:
             messages,
         )
     return table
+
+
+def _untrusted(build: Mapping[str, Any]) -> str:
+    """The trust line of an untrusted build: why, and who let it run."""
+    text = f"untrusted: {build.get('trust_reason') or 'code from outside the repository'}"
+    if build.get("approved_by"):
+        text += f" (approved by {build['approved_by']})"
+    return text + "; no credentials"
 
 
 def build_view(build: Mapping[str, Any]) -> RenderableType:

@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ocelot.errors import ExecutorError
-from ocelot.executors.base import BuildKey, Executor, OutputCallback, StageOutcome, StopCheck
+from ocelot.executors.base import (
+    BuildKey,
+    Executor,
+    OutputCallback,
+    ResourceLimits,
+    StageOutcome,
+    StopCheck,
+)
 
 if TYPE_CHECKING:
     from ocelot.settings import Settings
@@ -20,10 +27,21 @@ __all__ = [
     "BuildKey",
     "Executor",
     "OutputCallback",
+    "ResourceLimits",
     "StageOutcome",
     "StopCheck",
+    "limits_from",
     "make_executor",
 ]
+
+
+def limits_from(settings: Settings) -> ResourceLimits:
+    """The ``OCELOT_BUILD_MEMORY``/``_CPUS``/``_PIDS`` fences (0 in settings: no limit)."""
+    return ResourceLimits(
+        memory=settings.build_memory or None,
+        cpus=settings.build_cpus or None,
+        pids=settings.build_pids or None,
+    )
 
 
 def make_executor(settings: Settings) -> Executor:
@@ -32,10 +50,15 @@ def make_executor(settings: Settings) -> Executor:
         from ocelot.executors.docker import DockerExecutor
 
         return DockerExecutor(
-            settings.worker_name, docker_host=settings.docker_host, instance=settings.instance
+            settings.worker_name,
+            docker_host=settings.docker_host,
+            instance=settings.instance,
+            limits=limits_from(settings),
         )
     if settings.worker_executor == "local":
         from ocelot.executors.local import LocalExecutor
 
-        return LocalExecutor(settings.workspaces, settings.worker_name)
+        return LocalExecutor(
+            settings.workspaces, settings.worker_name, limits=limits_from(settings)
+        )
     raise ExecutorError(f"unknown executor {settings.worker_executor!r} (docker or local)")

@@ -93,6 +93,21 @@ class StageOutcome:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class ResourceLimits:
+    """Fences of a build's processes (``OCELOT_BUILD_*``); ``None`` or 0 means no limit.
+
+    The docker executor applies all three to every container it creates (cgroups: the
+    memory limit with no swap beyond it, CPU time, number of processes and threads). The
+    local executor can only apply ``memory``, as ``RLIMIT_AS`` (virtual address space) of each
+    stage process; it has no per-build CPU or process limit.
+    """
+
+    memory: int | None = None  # bytes
+    cpus: float | None = None
+    pids: int | None = None
+
+
 class Executor(Protocol):
     """A place to run a build's stages. See the module docstring for the contract."""
 

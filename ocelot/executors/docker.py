@@ -8,6 +8,13 @@ volume ``ocelot-ws-<instance>-<build_id>-<attempt>`` mounted at ``/workspace``; 
 ``ocelot-<build_id>-<attempt>-<stage>`` (labelled ``ocelot.stage`` too) on the same volume,
 removed when the stage ends.
 
+Fences: every container (build and stage ones) gets the :class:`ResourceLimits` of the
+worker (``OCELOT_BUILD_MEMORY`` with swap equal to it, so no swap beyond; ``OCELOT_BUILD_CPUS``,
+capped at the daemon's CPU count; ``OCELOT_BUILD_PIDS``), ``no-new-privileges`` (setuid
+binaries such as ``sudo`` and ``su`` cannot raise privileges) and drops :data:`CAP_DROP` from
+docker's default capabilities. The limits are per container: a stage with its own ``image``
+has the same budget again.
+
 The checkout is copied into the volume with ``put_archive`` (a tar built in a temporary file),
 never bind-mounted, so a daemon on another host (``DOCKER_HOST``) works the same. Its files
 are owned by the container's user (``id -u``/``id -g``), so a non-root image can write them.
@@ -15,12 +22,13 @@ are owned by the container's user (``id -u``/``id -g``), so a non-root image can
 Killing a stage: docker cannot signal an exec, so every stage runs as
 ``sh -c 'printf <marker><pid>; exec "$@"'``. runc starts each exec as a session leader, so
 that pid is also the session and process group id of everything the stage starts. The marker
-line is stripped from the output; to signal the stage, a second exec (as root) signals that
-process group and every process of that session found in ``/proc`` (shell builtins only, so
-any image with a POSIX ``sh`` works). Processes that start a session of their own escape and
-die with the container in ``destroy``. Last resort, if the exec has not ended
-``KILL_WAIT_SECONDS`` after SIGKILL, the whole container is killed. Background processes a
-stage leaves behind live until ``destroy`` (docker then ends that exec's output ~2 s late).
+line is stripped from the output; to signal the stage, a second exec (as the container's
+user, like the stage) signals that process group and every process of that session found in
+``/proc`` (shell builtins only, so any image with a POSIX ``sh`` works). Processes that start
+a session of their own escape and die with the container in ``destroy``. Last resort, if the
+exec has not ended ``KILL_WAIT_SECONDS`` after SIGKILL, the whole container is killed.
+Background processes a stage leaves behind live until ``destroy`` (docker then ends that
+exec's output ~2 s late).
 """
 
 from __future__ import annotations
@@ -42,7 +50,14 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from ocelot.errors import ExecutorError
-from ocelot.executors.base import BuildKey, OutputCallback, StageOutcome, StopCheck, supervise
+from ocelot.executors.base import (
+    BuildKey,
+    OutputCallback,
+    ResourceLimits,
+    StageOutcome,
+    StopCheck,
+    supervise,
+)
 
 WORKSPACE = "/workspace"
 LABEL_BUILD = "ocelot.build_id"
@@ -52,6 +67,11 @@ LABEL_WORKER = "ocelot.worker"
 # within one, and two installations may share a Docker daemon.
 LABEL_INSTANCE = "ocelot.instance"
 LABEL_STAGE = "ocelot.stage"
+
+# Docker's default capabilities that builds do not need: raw sockets (packet spoofing on the
+# bridge), device nodes, chroot, audit log writes, file capabilities.
+CAP_DROP = ("NET_RAW", "MKNOD", "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP")
+SECURITY_OPT = ("no-new-privileges",)
 
 # Sleeps until stopped; busybox, dash and bash all run it. `wait` lets TERM in at once.
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
@@ -89,12 +109,21 @@ class DockerExecutor:
 
     name = "docker"
 
-    def __init__(self, worker: str, *, docker_host: str | None = None, instance: str = "") -> None:
+    def __init__(
+        self,
+        worker: str,
+        *,
+        docker_host: str | None = None,
+        instance: str = "",
+        limits: ResourceLimits | None = None,
+    ) -> None:
         self.worker = worker
         self.instance = instance
         self.docker_host = docker_host
+        self.limits = limits or ResourceLimits()
         self._docker: docker.DockerClient | None = None
         self._docker_pid = 0
+        self._host_cpus: int | None = None
 
     def prepare(
         self, key: BuildKey, checkout: Path, image: str | None, env: Mapping[str, str]
@@ -210,8 +239,28 @@ class DockerExecutor:
                 host = self.docker_host
                 client = docker.DockerClient(base_url=host) if host else docker.from_env()
                 client.ping()
-            self._docker, self._docker_pid = client, os.getpid()
+            self._docker, self._docker_pid, self._host_cpus = client, os.getpid(), None
         return self._docker
+
+    def fences(self, client: docker.DockerClient) -> dict[str, Any]:
+        """``containers.create`` arguments that fence a build's container (module docstring)."""
+        limits = self.limits
+        fences: dict[str, Any] = {
+            "security_opt": list(SECURITY_OPT),
+            "cap_drop": list(CAP_DROP),
+        }
+        if limits.memory:
+            fences["mem_limit"] = fences["memswap_limit"] = limits.memory
+        if limits.pids:
+            fences["pids_limit"] = limits.pids
+        if limits.cpus:
+            if self._host_cpus is None:
+                with self._api("read the daemon's CPU count"):
+                    self._host_cpus = int(client.info().get("NCPU") or 0)
+            # docker refuses more CPUs than the host has
+            cpus = min(limits.cpus, self._host_cpus) if self._host_cpus else limits.cpus
+            fences["nano_cpus"] = int(cpus * 1e9)
+        return fences
 
     @contextlib.contextmanager
     def _api(self, doing: str) -> Iterator[None]:
@@ -266,6 +315,7 @@ class DockerExecutor:
             init=True,
             privileged=False,
             detach=True,
+            **self.fences(client),
         )
         container.start()
         return container
@@ -314,20 +364,23 @@ class DockerExecutor:
         return int(ids[0]), int(ids[1])
 
     def _copy_in(self, container: Container, checkout: Path, uid: int, gid: int) -> None:
+        top = WORKSPACE.strip("/")
+
         def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
             info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
+            if info.name == top:
+                info.mode = 0o755
             return info
 
+        # The archive holds /workspace itself (extracted at "/"), so the daemon gives the
+        # volume's root directory to the container's user too: no exec as root is needed
+        # (with no-new-privileges, an exec as root in a non-root container has no capabilities).
         with tempfile.TemporaryFile(prefix="ocelot-checkout-") as buf:
             with tarfile.open(fileobj=buf, mode="w") as tar:
-                tar.add(checkout, arcname=".", filter=owned)
+                tar.add(checkout, arcname=top, filter=owned)
             buf.seek(0)
             with self._api(f"copy the checkout into {WORKSPACE}"):
-                container.put_archive(WORKSPACE, buf)
-                if uid != 0:  # the volume's root dir is root's until told otherwise
-                    code, out = container.exec_run(["chown", f"{uid}:{gid}", WORKSPACE], user="0")
-                    if code != 0:
-                        raise ExecutorError(f"chown {WORKSPACE} failed: {out.decode()[:200]}")
+                container.put_archive("/", buf)
 
 
 class _Leader:
@@ -363,7 +416,10 @@ def _signal(
     with contextlib.suppress(DockerException, requests.RequestException):
         if pid is not None:
             command = ["sh", "-c", _KILL, "ocelot-kill", sig.name[3:], str(pid)]
-            killer = client.api.exec_create(container.id, command, user="0")["Id"]
+            # as the container's user, like the stage: with no-new-privileges the stage
+            # cannot have changed user, and a root exec in a non-root container has no
+            # capabilities (so could not signal the stage's processes)
+            killer = client.api.exec_create(container.id, command)["Id"]
             client.api.exec_start(killer)
         elif sig == signal.SIGKILL:  # it never even announced itself: last resort
             container.kill()

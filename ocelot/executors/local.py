@@ -9,6 +9,12 @@ Layout: the workspace of a build attempt is ``settings.workspaces / "<build_id>-
 next to it, ``.<build_id>-<attempt>.worker`` records which worker owns it, so ``cleanup`` only
 touches its own leftovers even when several workers share one home directory.
 
+Fences: of the worker's :class:`ResourceLimits` only ``memory`` applies, as ``RLIMIT_AS``
+(virtual address space) of each stage process and what it starts; a JVM or Go program that
+reserves more address space than that fails to start (raise ``OCELOT_BUILD_MEMORY`` or set it
+to 0 for such builds). There is no per-build CPU or process limit here: ``RLIMIT_NPROC`` counts
+every process of the worker's user, not the build's, so it is not used.
+
 Each stage is a new session (``start_new_session``), so its whole process group can be
 signalled with :func:`os.killpg`: SIGTERM, then SIGKILL after the grace period. Background
 processes a stage leaves behind are not killed when it ends normally (nothing tracks them once
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -32,6 +39,7 @@ from ocelot.errors import ExecutorError
 from ocelot.executors.base import (
     BuildKey,
     OutputCallback,
+    ResourceLimits,
     StageOutcome,
     StopCheck,
     exit_status,
@@ -47,9 +55,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, workspaces: Path, worker: str) -> None:
+    def __init__(
+        self, workspaces: Path, worker: str, *, limits: ResourceLimits | None = None
+    ) -> None:
         self.workspaces = workspaces
         self.worker = worker
+        self.limits = limits or ResourceLimits()
 
     def workspace(self, key: BuildKey) -> Path:
         return self.workspaces / key.slug
@@ -107,6 +118,7 @@ class LocalExecutor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_rlimits(self.limits.memory) if self.limits.memory else None,
             )
         except OSError as exc:
             raise ExecutorError(f"could not start stage {stage!r}: {exc}") from exc
@@ -175,6 +187,22 @@ class LocalExecutor:
             self.destroy(key)
             removed.append(str(path))
         return removed
+
+
+def _rlimits(memory: int) -> Callable[[], None]:
+    """A ``preexec_fn`` lowering the stage's ``RLIMIT_AS`` (soft and hard, so the stage cannot
+    raise it again) to ``memory`` bytes; it never raises a limit, and never fails the stage
+    where the platform refuses (macOS does not enforce ``RLIMIT_AS``)."""
+
+    def apply() -> None:  # runs in the child between fork and exec: keep it tiny
+        try:
+            _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            limit = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (OSError, ValueError):
+            pass
+
+    return apply
 
 
 def _read(fd: int, stop: threading.Event) -> Iterator[bytes]:

@@ -58,6 +58,9 @@ class Event:
     build: the new head, the tag's commit, or the PR head. ``messages`` / ``files`` are the
     pushed changeset as far as the payload tells it; ``truncated`` says the payload left some
     out, so the pipeline completes it from the mirror between ``before`` and ``sha``.
+
+    ``fork`` says that a pull request's head lives in another repository than its base
+    (``source_repo`` names it): such code comes from outside and the build is untrusted.
     """
 
     kind: EventKind
@@ -73,6 +76,8 @@ class Event:
     truncated: bool = False
     actor: str | None = None
     title: str | None = None
+    fork: bool = False
+    source_repo: str | None = None
 
     @property
     def trigger(self) -> str:
@@ -227,8 +232,18 @@ def strip_ref(ref: str, prefix: str) -> str | None:
     return ref[len(prefix) :] if ref.startswith(prefix) else None
 
 
+class JSONTooDeep(ValueError):
+    """A JSON document nested deeper than the parser can follow (``[`` x 100000)."""
+
+
 def json_loads(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8"))
+    """``body`` as JSON. Raises UnicodeDecodeError / ValueError for a malformed body and
+    :class:`JSONTooDeep` (a ValueError) for one nested too deeply, which Python's parser
+    reports as RecursionError: a hostile body must give a 400, never a 500."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise JSONTooDeep("nested too deeply") from None
 
 
 def collect_pages(

@@ -136,6 +136,8 @@ class Bitbucket:
             truncated=True,
             actor=_actor(p),
             title=text(pr.get("title")),
+            fork=_is_fork(pr),
+            source_repo=text(dig(pr, "source", "repository", "full_name")),
         )
 
     # -- API ------------------------------------------------------------------------------
@@ -204,3 +206,17 @@ class Bitbucket:
 
     def clone_credentials(self) -> tuple[str, str] | None:
         return ("x-token-auth", self.token) if self.token else None
+
+
+def _is_fork(pr: Mapping[str, Any]) -> bool:
+    """Whether the source repository differs from the destination (or either is unknown)."""
+    source = _repo_key(dig(pr, "source", "repository"))
+    destination = _repo_key(dig(pr, "destination", "repository"))
+    return source is None or destination is None or source != destination
+
+
+def _repo_key(repo: Any) -> tuple[str, str] | None:
+    """What identifies a repository in a pull request (None when the payload omits it)."""
+    if not isinstance(repo, Mapping):
+        return None
+    return str(repo.get("uuid") or ""), str(repo.get("full_name") or "").lower()

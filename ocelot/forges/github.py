@@ -134,6 +134,17 @@ class GitHub:
             merged = " (merged)" if dig(p, "pull_request", "merged") else ""
             return Ignored(f"pull request #{number} {action}{merged}: not built", "pull_request")
         sha = text(dig(p, "pull_request", "head", "sha")) or ""
+        head_repo, base_repo = (
+            dig(p, "pull_request", "head", "repo"),
+            dig(p, "pull_request", "base", "repo"),
+        )
+        # A deleted fork leaves head.repo null: that code came from outside too.
+        fork = (
+            not isinstance(head_repo, Mapping)
+            or not isinstance(base_repo, Mapping)
+            or (head_repo.get("id"), text(head_repo.get("full_name")))
+            != (base_repo.get("id"), text(base_repo.get("full_name")))
+        )
         return Event(
             "pull_request",
             self.repo_name(p) or "",
@@ -145,6 +156,8 @@ class GitHub:
             truncated=True,  # PR payloads carry no commits: read them from the mirror
             actor=text(dig(p, "sender", "login")),
             title=text(dig(p, "pull_request", "title")),
+            fork=fork,
+            source_repo=text(dig(p, "pull_request", "head", "repo", "full_name")),
         )
 
     # -- API ------------------------------------------------------------------------------

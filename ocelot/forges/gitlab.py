@@ -181,6 +181,9 @@ class GitLab:
             truncated=True,  # only the last commit is in the payload
             actor=text(dig(p, "user", "username")),
             title=text(attrs.get("title")),
+            fork=attrs.get("source_project_id") is None
+            or attrs.get("source_project_id") != attrs.get("target_project_id"),
+            source_repo=text(dig(attrs, "source", "path_with_namespace")),
         )
 
     # -- API ------------------------------------------------------------------------------

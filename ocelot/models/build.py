@@ -2,7 +2,10 @@
 
 Build states: ``QUEUED → RUNNING → PASSED | FAILED | KILLED``, plus ``FAILED_PRESTART``
 (config invalid, clone failed, image missing) and ``SKIPPED`` (the branch filter refused the
-branch; nothing ran). Stage states: ``PENDING → RUNNING → PASSED | FAILED | SKIPPED | KILLED``.
+branch; nothing ran). An *untrusted* build (a pull request from a fork, see
+:mod:`ocelot.services.trust`) may start in ``PENDING_APPROVAL`` and go on to ``QUEUED`` when
+approved or end ``DECLINED``. Stage states: ``PENDING → RUNNING → PASSED | FAILED | SKIPPED |
+KILLED``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from ocelot.models.repo import Repo
 
 QUEUED, RUNNING, PASSED, FAILED = "QUEUED", "RUNNING", "PASSED", "FAILED"
 FAILED_PRESTART, KILLED, SKIPPED, PENDING = "FAILED_PRESTART", "KILLED", "SKIPPED", "PENDING"
-FINISHED = frozenset({PASSED, FAILED, FAILED_PRESTART, KILLED, SKIPPED})
+PENDING_APPROVAL, DECLINED = "PENDING_APPROVAL", "DECLINED"
+FINISHED = frozenset({PASSED, FAILED, FAILED_PRESTART, KILLED, SKIPPED, DECLINED})
+# Builds that have not started and may still be killed without a worker.
+WAITING = frozenset({QUEUED, PENDING_APPROVAL})
 TRIGGERS = ("cli", "api", "push", "pull_request", "tag", "poll", "rebuild")
 
 
@@ -57,6 +63,13 @@ class Build(Base):
     kill_requested_by: Mapped[str | None] = mapped_column(String(200))
     pending_reason: Mapped[str | None] = mapped_column(Text)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Untrusted builds (code from a fork) get no credentials, no local executor and the
+    # notify block of the destination branch's ocelot.yml (``trusted_config_text``).
+    trusted: Mapped[bool] = mapped_column(Boolean, default=True)
+    trust_reason: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trusted_config_text: Mapped[str | None] = mapped_column(Text)
     # One entry per attempt that did not finish the build: {attempt, worker, reason, at}.
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
@@ -98,7 +111,11 @@ class Build(Base):
             "attempt": self.attempt,
             "machine_tag": self.machine_tag,
             "image": self.image,
-            "pending_reason": self.pending_reason if self.status == QUEUED else None,
+            "pending_reason": self.pending_reason if self.status in WAITING else None,
+            "trusted": self.trusted,
+            "trust_reason": self.trust_reason,
+            "approved_by": self.approved_by,
+            "approved_at": iso(self.approved_at),
             "attempts": list(self.history or []),
         }
         if with_stages:

@@ -33,6 +33,11 @@ class Credential(Base):
     fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # Names (never values) of the secret fields stored in the backend, e.g. ["password"].
     secret_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Scope (like GitLab's protected variables): the build events and branch/tag patterns
+    # (fnmatch globs) whose builds get this credential. NULL events = every trusted event;
+    # NULL branches = every branch. Untrusted builds never get any credential.
+    events: Mapped[list[str] | None] = mapped_column(JSON)
+    branches: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -49,6 +54,8 @@ class Credential(Base):
             "identifier": self.identifier,
             "fields": dict(self.fields or {}),
             "secrets": {name: MASK for name in self.secret_fields or []},
+            "events": list(self.events) if self.events else None,
+            "branches": list(self.branches) if self.branches else None,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }

@@ -7,6 +7,10 @@ An admin reads these to learn why a hook did or did not build (``GET
 constraint makes a concurrent redelivery fail to claim it, so one delivery id makes at most one
 build. Rejected and duplicate deliveries keep ``dedupe_key`` NULL (NULLs never collide), so an
 attacker cannot pre-claim a delivery id with an unsigned request.
+
+``body_digest`` is the SHA-256 (hex) of the raw body. A verified body that was already
+*accepted* for the same repository in the last 24 hours is a replay (a captured delivery sent
+again under a new delivery id) and is answered ``duplicate`` without building.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Delivery(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     status_code: Mapped[int] = mapped_column(Integer)
     build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id", ondelete="SET NULL"))
+    body_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def to_dict(self) -> dict[str, Any]:

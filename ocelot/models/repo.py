@@ -11,6 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
 
 VCS_TYPES = ("git", "github", "gitlab", "bitbucket")
+# What happens to an untrusted pull request (ocelot repos set --fork-prs):
+# wait for approval (default), run at once (still without credentials), or ignore it.
+FORK_PR_POLICIES = ("approve", "run", "ignore")
+# Which pull requests are untrusted (--untrusted-prs): those from forks, or all of them.
+UNTRUSTED_PRS = ("forks", "all")
 
 
 class Repo(Base):
@@ -24,6 +29,8 @@ class Repo(Base):
     vcs_type: Mapped[str] = mapped_column(String(20), default="git")
     group: Mapped[str | None] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fork_prs: Mapped[str] = mapped_column(String(20), default="approve")
+    untrusted_prs: Mapped[str] = mapped_column(String(20), default="forks")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,4 +42,6 @@ class Repo(Base):
             "vcs_type": self.vcs_type,
             "group": self.group,
             "created_at": iso(self.created_at),
+            "fork_prs": self.fork_prs,
+            "untrusted_prs": self.untrusted_prs,
         }

@@ -7,6 +7,12 @@ build (``{OCELOT_PUBLIC_URL}/builds/<id>``) and the CLI command that prints its 
 The log lines and the failure reason pass through a *redactor* (``str -> str``, e.g. the one
 of :mod:`ocelot.secrets.redaction`) before they enter the message; the stored log is already
 redacted when it is written, so this is a second guard, not the only one.
+
+**Slack.** Everything a build's author controls (commit message, branch or tag, repository,
+who triggered it, stage names, failure reason, log lines) is escaped with :func:`slack_escape`
+(``&``, ``<``, ``>`` as ``&amp;``, ``&lt;``, ``&gt;``, Slack's mrkdwn rule), so a commit
+message cannot mention ``<!channel>`` or hide a link as ``<http://evil|click>``: it shows as
+text. Only the link Ocelot makes to the build is real mrkdwn.
 """
 
 from __future__ import annotations
@@ -28,6 +34,36 @@ def _identity(text: str) -> str:
     return text
 
 
+def slack_escape(text: str) -> str:
+    """``text`` shown literally by Slack's mrkdwn: ``&``, ``<`` and ``>`` as entities (no
+    mention, link or channel can be made from it)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escaped_tail(text: str, limit: int) -> str:
+    """The end of ``text``, escaped for Slack, in at most ``limit`` characters (the cut is
+    made on the raw text, so no entity is split)."""
+    size, start = 0, len(text)
+    while start > 0:
+        width = len(slack_escape(text[start - 1]))
+        if size + width > limit:
+            break
+        size += width
+        start -= 1
+    return slack_escape(text[start:])
+
+
+def _fit(text: str, limit: int = SLACK_TEXT_LIMIT) -> str:
+    """``text`` (already escaped) cut to ``limit`` characters without splitting an entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 5))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
 def tail(text: str, lines: int = TAIL_LINES) -> str:
     """The last ``lines`` non-empty-trailing lines of ``text``."""
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
@@ -45,9 +81,9 @@ class StageLine:
     exit_code: int | None
     seconds: float | None
 
-    def render(self) -> str:
+    def render(self, esc: Redactor = _identity) -> str:
         code = f", exit {self.exit_code}" if self.exit_code not in (None, 0) else ""
-        return f"{self.name}: {self.status} ({duration(self.seconds)}{code})"
+        return f"{esc(self.name)}: {self.status} ({duration(self.seconds)}{code})"
 
 
 @dataclass(frozen=True)
@@ -71,26 +107,32 @@ class Message:
 
     @property
     def headline(self) -> str:
+        return self._headline()
+
+    def _headline(self, esc: Redactor = _identity) -> str:
         state = "FIXED" if "FIXED" in self.events else self.status
-        return f"{self.repo} {self.ref} {state} ({self.hash_short}) - build #{self.build_id}"
+        return (
+            f"{esc(self.repo)} {esc(self.ref)} {state} ({esc(self.hash_short)}) "
+            f"- build #{self.build_id}"
+        )
 
     @property
     def subject(self) -> str:
         return f"[ocelot] {self.headline}"
 
-    def _facts(self) -> list[str]:
-        who = f" by {self.triggered_by}" if self.triggered_by else ""
+    def _facts(self, esc: Redactor = _identity) -> list[str]:
+        who = f" by {esc(self.triggered_by)}" if self.triggered_by else ""
+        subject = self.commit_message.splitlines()[0] if self.commit_message else ""
         lines = [
-            f"Repository: {self.repo}",
-            f"Branch: {self.ref}",
-            f"Commit: {self.hash_short}"
-            + (f" {self.commit_message.splitlines()[0]}" if self.commit_message else ""),
-            f"Triggered: {self.trigger}{who}",
+            f"Repository: {esc(self.repo)}",
+            f"Branch: {esc(self.ref)}",
+            f"Commit: {esc(self.hash_short)}" + (f" {esc(subject)}" if subject else ""),
+            f"Triggered: {esc(self.trigger)}{who}",
             f"Status: {self.status}" + (f" ({', '.join(self.events)})" if self.events else ""),
             f"Duration: {duration(self.seconds)}",
         ]
         if self.failure_reason:
-            lines.append(f"Reason: {self.failure_reason}")
+            lines.append(f"Reason: {esc(self.failure_reason)}")
         return lines
 
     def as_text(self) -> str:
@@ -107,23 +149,29 @@ class Message:
         emoji = _EMOJI.get(self.status, ":grey_question:")
         if "FIXED" in self.events:
             emoji = ":tada:"
-        title = f"{emoji} *<{self.url}|{self.headline}>*"
-        stages = "\n".join(f"• {s.render()}" for s in self.stages) or "(no stage ran)"
+        esc = slack_escape
+        headline = self._headline(esc)
+        # The one real link: Ocelot's own URL (escaped too: only & < > would break it).
+        title = f"{emoji} *<{esc(self.url)}|{headline}>*"
+        stages = "\n".join(f"• {s.render(esc)}" for s in self.stages) or "(no stage ran)"
+
+        def section(text: str) -> dict[str, Any]:
+            return {"type": "section", "text": {"type": "mrkdwn", "text": _fit(text)}}
+
         blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": title}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(self._facts())}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Stages*\n{stages}"}},
+            section(title),
+            section("\n".join(self._facts(esc))),
+            section(f"*Stages*\n{stages}"),
         ]
         if self.log_tail:
-            text = self.log_tail[-SLACK_TEXT_LIMIT:].replace("```", "'''")
-            label = f"*Last lines of {self.failing_stage or 'the log'}*"
-            blocks.append(
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"{label}\n```{text}```"}}
-            )
+            label = f"*Last lines of {esc(self.failing_stage or 'the log')}*"
+            room = SLACK_TEXT_LIMIT - len(label) - 8
+            text = _escaped_tail(self.log_tail.replace("```", "'''"), room)
+            blocks.append(section(f"{label}\n```{text}```"))
         blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{self.cli}`"}]}
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{esc(self.cli)}`"}]}
         )
-        return {"text": self.headline, "blocks": blocks}
+        return {"text": headline, "blocks": blocks}
 
 
 def compose(

@@ -5,6 +5,7 @@ The Web API base URL comes from ``OCELOT_SLACK_API_URL`` (default ``https://slac
 and the webhook URL from the credential, so tests point both at a loopback stand-in.
 slack-sdk's own retry handlers are switched off: retries belong to the Celery task, which
 records every attempt. Neither the webhook URL nor the token ever appears in an error.
+User-controlled text is escaped by :meth:`Message.as_slack`; links are not unfurled.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ class SlackNotifier:
         return scrub(text, (self._webhook_url, self._token))
 
     def send(self, message: Message) -> None:
-        payload = message.as_slack()
+        # The text is escaped (message.slack_escape); no unfurling either, so a URL in a
+        # commit message gets no preview card in the channel.
+        payload = {**message.as_slack(), "unfurl_links": False, "unfurl_media": False}
         try:
             if self._webhook_url:
                 self._send_webhook(payload)

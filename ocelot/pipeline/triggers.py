@@ -8,7 +8,7 @@ Grammar::
               | value ("&&" value)*        every value holds
 
 * ``\branch X`` — the build's branch matches the regular expression X, anchored at both ends
-  (``re.fullmatch``).
+  (``fullmatch``).
 * ``\text X`` — some commit message of the pushed changeset contains X.
 * ``\filepath X`` — some changed file's path contains X.
 
@@ -27,15 +27,26 @@ section is false: there are no messages or paths to look at. ``\branch`` section
 
 :func:`parse_trigger` raises :class:`~ocelot.errors.ConfigError` with a message naming the
 problem; the linter reports it with the line's path and line number.
+
+**Linear-time matching.** Branch patterns (``branches``, ``trigger.branches`` and ``\branch``)
+come from the repository, and a worker runs them, so they are compiled by RE2 (``google-re2``),
+whose matching time grows linearly with the branch name: ``(a+)+b`` cannot pin a worker the way
+it pins a backtracking engine. The syntax is Python's minus what needs backtracking:
+backreferences, lookahead/lookbehind, atomic groups, possessive quantifiers, conditionals and
+``\Z`` (``\z`` is the same); ``\d`` and ``\w`` are ASCII. Such a pattern is refused by the
+linter with its line (:func:`compile_branch_regex`), never matched.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import re2
 
 from ocelot.errors import ConfigError
 
@@ -48,12 +59,79 @@ _SECTION = re.compile(r"\\(\w*)(.*)", re.DOTALL)
 _DANGLING = re.compile(r"(?:^|\s)(and|or)$")
 
 
+# What RE2 refuses that a backtracking engine would take, by the start of RE2's message.
+_UNSUPPORTED = (
+    ("invalid escape sequence: \\Z", "\\Z is not supported (\\z is the same)"),
+    ("invalid perl operator: (?P", "backreferences are not supported"),
+    ("invalid perl operator: (?=", "lookahead is not supported"),
+    ("invalid perl operator: (?!", "lookahead is not supported"),
+    ("invalid perl operator: (?<=", "lookbehind is not supported"),
+    ("invalid perl operator: (?<!", "lookbehind is not supported"),
+    ("invalid perl operator: (?>", "atomic groups are not supported"),
+    ("invalid perl operator: (?(", "conditional groups are not supported"),
+    ("invalid perl operator: (?#", "(?#...) comments are not supported"),
+    ("invalid perl operator: (?", "this inline flag is not supported (i, m, s and U are)"),
+    ("invalid repetition size", "more than 1000 repeats (nested ones multiply) are not supported"),
+    ("pattern too large", "the pattern is too large"),
+)  # fmt: skip
+_BACKREFERENCE = re.compile(r"invalid escape sequence: \\[1-9]")
+_POSSESSIVE = re.compile(r"bad repetition operator: [*+?}]\+")
+MAX_PATTERN_LENGTH = 1000
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused pattern on stderr
+    options.max_mem = 1 << 20  # a branch pattern needs far less than RE2's default 8 MiB
+    return options
+
+
+_OPTIONS = _re2_options()
+
+
+def _python_error(pattern: str) -> str | None:
+    """What Python's ``re`` says of ``pattern`` (compiled only, never matched), or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FutureWarning "possible nested set", etc.
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError, ValueError) as exc:
+            return str(exc)
+    return None
+
+
+def _refusal(pattern: str, error: str) -> str:
+    """The message for a pattern RE2 refused with ``error``: a syntax error in any engine
+    keeps Python's wording; a pattern only a backtracking engine runs says what it needs."""
+    python = _python_error(pattern)
+    if python is not None:
+        return f'invalid regular expression "{pattern}": {python}'
+    if _BACKREFERENCE.match(error):
+        feature = "backreferences are not supported"
+    elif _POSSESSIVE.match(error):
+        feature = "possessive quantifiers are not supported"
+    else:
+        feature = next((why for start, why in _UNSUPPORTED if error.startswith(start)), error)
+    return f"pattern {pattern!r} cannot be used: {feature} (Ocelot matches in linear time)"
+
+
 @functools.lru_cache(maxsize=512)
-def compile_branch_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a branch pattern; raise ConfigError naming it when it is not a valid regex."""
+def compile_branch_regex(pattern: str) -> Any:
+    """Compile a branch pattern with RE2 (linear-time matching); raise ConfigError naming it
+    when it is not a valid regex or needs a backtracking feature (see the module docstring).
+    The result has ``fullmatch`` / ``search`` / ``match`` like a ``re.Pattern``."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ConfigError(
+            f"pattern {pattern[:40]!r}... cannot be used: it is longer than "
+            f"{MAX_PATTERN_LENGTH} characters"
+        )
     try:
-        return re.compile(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError) as exc:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else ""
+        error = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        raise ConfigError(_refusal(pattern, error)) from None
+    except (UnicodeError, TypeError, ValueError) as exc:
         raise ConfigError(f'invalid regular expression "{pattern}": {exc}') from None
 
 

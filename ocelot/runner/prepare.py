@@ -25,6 +25,10 @@ from ocelot.runner.secrets import prepare_environment
 log = logging.getLogger(__name__)
 
 BUSY = "busy"
+UNTRUSTED_ON_HOST = (
+    "an untrusted build (code from outside the repository) never runs on a worker host: "
+    "only in a Docker container"
+)
 
 
 def claim(ctx: RunContext, build_id: int) -> int | None:
@@ -89,10 +93,16 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
                     messages=[],
                 )
             )
-        if config.timeout_seconds and build.deadline_at is None:
-            build.deadline_at = utcnow() + timedelta(seconds=config.timeout_seconds)
+        # ocelot.yml's `timeout`, else OCELOT_BUILD_TIMEOUT (0: none)
+        timeout = config.timeout_seconds or ctx.settings.build_timeout_seconds
+        if timeout and build.deadline_at is None:
+            build.deadline_at = utcnow() + timedelta(seconds=timeout)
         url, repo_id, commit = build.repo.url, build.repo_id, build.hash or ""
-        acct = build.repo.acct
+        trusted = build.trusted
+    if not trusted and ctx.settings.worker_executor != "docker":
+        # route refuses a machineTag for untrusted builds; this is the second fence
+        fail_prestart(ctx, key, UNTRUSTED_ON_HOST)
+        return None
     checkout = workspace_dir(ctx, key)
     try:
         with LeaseKeeper(ctx, build_id, attempt):
@@ -103,7 +113,7 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
             shutil.rmtree(checkout, ignore_errors=True)
             gitops.checkout(mirror, commit, checkout)
             # with the account's registry login, ssh keys and maven settings
-            workspace = prepare_environment(ctx, key, acct, checkout, config)
+            workspace = prepare_environment(ctx, key, checkout, config)
     except OcelotError as exc:
         fail_prestart(ctx, key, exc.message)
         return None

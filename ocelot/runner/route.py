@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -33,6 +34,18 @@ def _stop(build: Build, status: str, reason: str) -> None:
     build.pending_reason = None
 
 
+def _destination_config(mirror: Path, branch: str | None) -> str | None:
+    """ocelot.yml at the head of a pull request's destination branch (None if unreadable):
+    the file whose ``notify`` block an untrusted build obeys."""
+    if not branch:
+        return None
+    try:
+        head = gitops.resolve(mirror, hash=None, branch=branch, tag=None)
+        return gitops.read_file(mirror, head, CONFIG_FILE)
+    except OcelotError:
+        return None
+
+
 def route(ctx: RunContext, build_id: int) -> str | None:
     """Resolve, validate and filter the build; return the queue for ``prepare`` or None when
     the build will not run (invalid config, refused branch, killed meanwhile). A build that
@@ -55,11 +68,13 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
         url, repo_id = build.repo.url, build.repo_id
         want = {"hash": build.hash, "branch": build.branch, "tag": build.tag}
         changeset = build.changeset
+        trusted, trust_reason = build.trusted, build.trust_reason
     try:
         with clone_credentials(ctx, repo_id) as git_env:
             mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url, git_env)
         commit = gitops.resolve(mirror, **want)
         text = gitops.read_file(mirror, commit, CONFIG_FILE)
+        base_text = None if trusted else _destination_config(mirror, want["branch"])
         subject = gitops.commit_subject(mirror, commit)
         changeset = complete_changeset(mirror, changeset, commit)  # truncated hook payloads
     except OcelotError as exc:  # source unreachable, credentials unreadable
@@ -95,6 +110,18 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
                 check_branch(config, build.branch or "")
             except ConfigError as exc:
                 _stop(build, SKIPPED, exc.message)
+                return None
+        if not trusted:
+            # What an untrusted file may not choose: a host, or whom the server notifies.
+            build.trusted_config_text = base_text
+            if config.machine_tag:
+                _stop(
+                    build,
+                    FAILED_PRESTART,
+                    f"machineTag {config.machine_tag!r} refused: this build is untrusted "
+                    f"({trust_reason}), and untrusted builds run only in Docker containers, "
+                    "never on a tagged worker host",
+                )
                 return None
         build.image = config.image
         build.machine_tag = config.machine_tag

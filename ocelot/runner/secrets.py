@@ -1,5 +1,9 @@
 """What a build gets from the credentials store of its account, and how it gets there.
 
+Only *trusted* builds get credentials, and of those only the credentials whose scope (events,
+branch patterns) admits the build (:func:`ocelot.services.trust.credential_applies`). The log
+redactor of every build, trusted or not, masks every secret value of the account.
+
 * **Every stage**: the account's ``env`` credentials as environment variables (after
   Ocelot's variables and ocelot.yml's ``env``, so they win), and a log redactor that masks
   every secret value of the account (:mod:`ocelot.secrets.redaction`).
@@ -29,10 +33,12 @@ from xml.sax.saxutils import escape
 from ocelot.db import session_scope
 from ocelot.errors import ExecutorError
 from ocelot.executors import BuildKey
+from ocelot.models import Build
 from ocelot.pipeline import BuildConfig
 from ocelot.runner.context import RunContext
 from ocelot.secrets.redaction import Redactor, make_redactor
 from ocelot.services.credentials import account_secrets
+from ocelot.services.trust import credential_applies
 from ocelot.settings import Settings
 
 DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
@@ -68,11 +74,14 @@ class BuildSecrets:
         return make_redactor(self.values)
 
 
-def load_build_secrets(session: Any, settings: Settings, acct: str) -> BuildSecrets:
+def load_build_secrets(session: Any, settings: Settings, build: Build) -> BuildSecrets:
+    """The credentials ``build`` may have (none when untrusted), and the values to mask."""
     found = BuildSecrets()
-    for row, secret in account_secrets(session, settings, acct):
+    for row, secret in account_secrets(session, settings, build.repo.acct):
         fields = row.fields or {}
         found.values.extend(secret.values())
+        if not credential_applies(row.events, row.branches, build):
+            continue
         if row.ctype == "env":
             found.env[row.identifier] = secret.get("value", "")
         elif row.ctype == "ssh" and secret.get("private_key"):
@@ -93,9 +102,11 @@ def load_build_secrets(session: Any, settings: Settings, acct: str) -> BuildSecr
     return found
 
 
-def stage_secrets(session: Any, settings: Settings, acct: str) -> tuple[dict[str, str], Redactor]:
-    """The env secrets and the log redactor of a stage of a build of ``acct``."""
-    found = load_build_secrets(session, settings, acct)
+def stage_secrets(
+    session: Any, settings: Settings, build: Build
+) -> tuple[dict[str, str], Redactor]:
+    """The env secrets and the log redactor of a stage of ``build``."""
+    found = load_build_secrets(session, settings, build)
     return found.env, found.redactor
 
 
@@ -223,12 +234,14 @@ def install_home_files(executor: Any, key: BuildKey, files: dict[str, tuple[str,
         ) from None
 
 
-def prepare_environment(
-    ctx: RunContext, key: BuildKey, acct: str, checkout: Path, config: BuildConfig
-) -> str:
-    """``executor.prepare`` with the account's registry login, ssh keys and maven settings."""
+def prepare_environment(ctx: RunContext, key: BuildKey, checkout: Path, config: BuildConfig) -> str:
+    """``executor.prepare`` with the registry login, ssh keys and maven settings the build
+    may have (none for an untrusted build)."""
     with session_scope(ctx.engine) as session:
-        found = load_build_secrets(session, ctx.settings, acct)
+        build = session.get(Build, key.build_id)
+        if build is None:
+            raise ExecutorError(f"build {key.build_id} is gone")
+        found = load_build_secrets(session, ctx.settings, build)
     executor = ctx.executor
     docker = getattr(executor, "name", "") == "docker"
     if docker and config.image:

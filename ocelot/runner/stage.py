@@ -99,7 +99,7 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
         workspace = build.workspace or ""
         argv, workdir = stage_command(spec, config, workspace)
         env = build_environment(session, build, workspace, spec.name, config.env, spec.env)
-        secret_env, redact = stage_secrets(session, ctx.settings, build.repo.acct)
+        secret_env, redact = stage_secrets(session, ctx.settings, build)
         env.update(secret_env)  # account secrets come last (ARCHITECTURE: stage environment)
         stage.status, stage.started_at = RUNNING, utcnow()
     outcome, tries, timed_out = _execute(
@@ -129,6 +129,7 @@ def _execute(
         flush_seconds=ctx.settings.log_flush_seconds,
         flush_bytes=ctx.settings.log_flush_bytes,
         redact=redact,
+        max_bytes=ctx.settings.max_log_bytes,
     ) as writer:
         writer.set_stage(spec.name)
         while True:

@@ -7,6 +7,11 @@ Build output is redacted one line at a time before it is stored or published
 ``1`` or ``on`` would hide half the log and tell a reader the secret anyway.
 
 Longer values are replaced first, so a secret that contains another one is masked whole.
+
+Output is not always cut at line ends: a line still unterminated after a while is stored as
+it is so far (progress bars). So that a secret printed in pieces across such a flush is
+still masked, :meth:`SecretRedactor.tail_to_hold` tells how much of the end of unfinished
+text might be the start of a secret; the writer stores the rest and keeps that tail for later.
 """
 
 from __future__ import annotations
@@ -39,21 +44,43 @@ def secret_fragments(values: Iterable[str | None]) -> list[str]:
     return sorted(found, key=lambda s: (-len(s), s))
 
 
-def make_redactor(values: Iterable[str | None]) -> Redactor:
-    """A function that replaces every secret fragment in a line with ``*****``."""
-    fragments = secret_fragments(values)
-    if not fragments:
-        return _identity
-    pattern = re.compile("|".join(re.escape(f) for f in fragments))
+class SecretRedactor:
+    """Replaces every secret fragment in a line with ``*****`` (a :data:`Redactor`)."""
 
-    def redact(line: str) -> str:
-        return pattern.sub(MASK, line)
+    def __init__(self, fragments: list[str]) -> None:
+        self.fragments = fragments
+        self._pattern = re.compile("|".join(re.escape(f) for f in fragments)) if fragments else None
 
-    return redact
+    def __call__(self, line: str) -> str:
+        return self._pattern.sub(MASK, line) if self._pattern is not None else line
+
+    def tail_to_hold(self, text: str) -> int:
+        """How many characters at the end of ``text`` (output whose line is not finished) must
+        wait for what follows before they can be redacted: ``self(text[:-n])`` is then safe to
+        store, and equals what redacting the whole line would have given for that part.
+
+        That tail is the longest suffix of ``text`` that is a proper prefix of a fragment (a
+        secret may be being printed), widened to the start of a secret it would split.
+        """
+        if self._pattern is None or not text:
+            return 0
+        cut = len(text)
+        for fragment in self.fragments:
+            longest = min(len(fragment) - 1, len(text))
+            for size in range(longest, len(text) - cut, -1):  # only suffixes longer than held
+                if text.endswith(fragment[:size]):
+                    cut = len(text) - size
+                    break
+        for match in self._pattern.finditer(text):
+            if match.start() < cut < match.end():
+                cut = match.start()
+                break
+        return len(text) - cut
 
 
-def _identity(line: str) -> str:
-    return line
+def make_redactor(values: Iterable[str | None]) -> SecretRedactor:
+    """A :data:`Redactor` that replaces every secret fragment in a line with ``*****``."""
+    return SecretRedactor(secret_fragments(values))
 
 
 def redactor_for(session: Session, settings: Settings, acct: str) -> Redactor:

@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from ocelot.errors import Conflict, InvalidRequest, NotFound
 from ocelot.models import Build, Repo, utcnow
-from ocelot.models.build import FINISHED, KILLED, QUEUED, RUNNING, TRIGGERS
+from ocelot.models.build import (
+    FINISHED,
+    KILLED,
+    PENDING_APPROVAL,
+    QUEUED,
+    RUNNING,
+    TRIGGERS,
+    WAITING,
+)
 from ocelot.services.repos import get_repo
 
 _HASH = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -35,8 +43,13 @@ def create_build(
     pr_id: str | None = None,
     message: str | None = None,
     changeset: dict[str, Any] | None = None,
+    trusted: bool = True,
+    trust_reason: str | None = None,
+    hold: bool = False,
 ) -> Build:
-    """Write a ``QUEUED`` build for a tracked repo and return it (not yet committed)."""
+    """Write a ``QUEUED`` build for a tracked repo and return it (not yet committed).
+    An untrusted build (``trusted=False``, see :mod:`ocelot.services.trust`) with ``hold``
+    starts ``PENDING_APPROVAL`` instead, and must not be enqueued."""
     repo = get_repo(session, full_name)
     if trigger not in TRIGGERS:
         raise InvalidRequest(f"trigger must be one of {', '.join(TRIGGERS)}")
@@ -56,12 +69,18 @@ def create_build(
         trigger=trigger,
         triggered_by=triggered_by,
         changeset=changeset,
-        status=QUEUED,
+        status=PENDING_APPROVAL if hold else QUEUED,
         queued_at=utcnow(),
         pending_reason="waiting for the pipeline to read ocelot.yml",
+        trusted=trusted,
+        trust_reason=None if trusted else trust_reason,
     )
     session.add(build)
     session.flush()
+    if hold:
+        from ocelot.services.trust import hold_reason
+
+        build.pending_reason = hold_reason(build)
     return build
 
 
@@ -100,7 +119,7 @@ def kill_build(session: Session, build_id: int, by: str | None) -> Build:
     if build.status in FINISHED:
         raise Conflict(f"build {build_id} has already finished ({build.status})")
     build.kill_requested_by = by or "unknown"
-    if build.status == QUEUED:
+    if build.status in WAITING:
         build.status = KILLED
         build.failure_reason = f"killed by {build.kill_requested_by} before it started"
         build.finished_at = utcnow()
@@ -110,11 +129,13 @@ def kill_build(session: Session, build_id: int, by: str | None) -> Build:
 
 
 def rebuild(session: Session, build_id: int, by: str | None) -> Build:
-    """Queue the same commit again (forced: the branch filter already let it through once)."""
+    """Queue the same commit again (forced: the branch filter already let it through once).
+    A rebuild of an untrusted build stays untrusted; a person with a build token asked for
+    it, which counts as the approval."""
     old = get_build(session, build_id)
     if old.hash is None:
         raise Conflict(f"build {build_id} never resolved a commit; start a new build instead")
-    return create_build(
+    new = create_build(
         session,
         old.repo.full_name,
         branch=old.branch,
@@ -126,4 +147,9 @@ def rebuild(session: Session, build_id: int, by: str | None) -> Build:
         pr_id=old.pr_id,
         message=old.message,
         changeset=old.changeset,
+        trusted=old.trusted,
+        trust_reason=old.trust_reason,
     )
+    if not new.trusted:
+        new.approved_by, new.approved_at = by or "unknown", utcnow()
+    return new

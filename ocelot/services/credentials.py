@@ -21,7 +21,7 @@ env       (none; the identifier is the       value (required)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,11 @@ from ocelot.errors import Conflict, InvalidRequest, NotFound
 from ocelot.models import Credential, utcnow
 from ocelot.models.credential import CREDENTIAL_TYPES, secret_path
 from ocelot.secrets import open_backend
+from ocelot.services.trust import check_scope
 from ocelot.settings import Settings
+
+# Credential types a build receives, which can therefore be limited to events and branches.
+SCOPED_TYPES = ("env", "ssh", "repo")
 
 MAX_VALUE_BYTES = 64 * 1024
 _ACCT = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -155,10 +159,20 @@ def add_credential(
     data: Mapping[str, Any],
     *,
     overwrite: bool = False,
+    events: Sequence[str] | None = None,
+    branches: Sequence[str] | None = None,
 ) -> Credential:
-    """Store a credential; an existing identifier is a Conflict unless ``overwrite``."""
+    """Store a credential; an existing identifier is a Conflict unless ``overwrite``.
+    ``events`` / ``branches`` limit which trusted builds get it (types env, ssh and repo,
+    the ones a build receives; see :mod:`ocelot.services.trust`)."""
     spec = _check_names(acct, ctype, identifier)
     fields, secrets = _split(ctype, spec, data)
+    events, branches = check_scope(events, branches)
+    if (events or branches) and ctype not in SCOPED_TYPES:
+        raise InvalidRequest(
+            f"only {', '.join(SCOPED_TYPES)} credentials go to builds and can be scoped; "
+            f"a {ctype} credential is used by the server itself"
+        )
     try:
         row: Credential | None = get_credential(session, acct, ctype, identifier)
     except NotFound:
@@ -174,6 +188,7 @@ def add_credential(
         row = Credential(acct=acct, ctype=ctype, identifier=identifier)
         session.add(row)
     row.fields, row.secret_fields, row.updated_at = fields, sorted(secrets), utcnow()
+    row.events, row.branches = events, branches
     session.flush()
     return row
 

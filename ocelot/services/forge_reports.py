@@ -24,10 +24,12 @@ from ocelot.forges import WEBHOOK_FORGES, Forge
 from ocelot.forges.base import StatusState
 from ocelot.models import Build, PrComment, utcnow
 from ocelot.models.build import (
+    DECLINED,
     FAILED,
     FAILED_PRESTART,
     KILLED,
     PASSED,
+    PENDING_APPROVAL,
     QUEUED,
     RUNNING,
     SKIPPED,
@@ -46,6 +48,8 @@ STATES: dict[str, tuple[StatusState, str]] = {
     FAILED_PRESTART: ("error", "could not start"),
     KILLED: ("error", "killed"),
     SKIPPED: ("success", "skipped"),
+    PENDING_APPROVAL: ("pending", "waiting for approval"),
+    DECLINED: ("error", "declined"),
 }
 ICONS = {"pending": "⏳", "success": "✅", "failure": "❌", "error": "⚠️"}
 CLAIMING = "creating"

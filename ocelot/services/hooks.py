@@ -14,7 +14,9 @@ Order of checks, and why:
    signed delivery; a repository *without* one accepts nothing either (``ocelot watch``
    sets one). Rejections are recorded but never claim the delivery id.
 3. Dedupe (200, ``duplicate``): the delivery id (or, when the forge sends none, a digest of the
-   body) is claimed by a unique column in the same transaction as the builds.
+   body) is claimed by a unique column in the same transaction as the builds. A body already
+   *accepted* for the repository in the last 24 hours under another delivery id is a replay
+   of a captured delivery and is answered ``duplicate`` too (``body_digest``, SHA-256).
 4. Parse (200 with the reason when ignored), ``[skip ci]`` / ``[ci skip]`` (200, ``skipped``),
    then one ``QUEUED`` build per event (202).
 """
@@ -25,6 +27,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -33,13 +36,18 @@ from sqlalchemy.orm import Session
 
 from ocelot.errors import InvalidRequest, NotFound, NotTracked, OcelotError, Unauthorized
 from ocelot.forges import Event, Forge, Ignored
-from ocelot.forges.base import json_loads, safe_headers
-from ocelot.models import Delivery, Repo, RepoHook
+from ocelot.forges.base import JSONTooDeep, json_loads, safe_headers
+from ocelot.models import Delivery, Repo, RepoHook, utcnow
+from ocelot.models.build import PENDING_APPROVAL
 from ocelot.models.delivery import ACCEPTED, DUPLICATE, IGNORED, REJECTED, SKIPPED
 from ocelot.pipeline import Changeset
 from ocelot.services.builds import create_build
 from ocelot.services.repos import get_repo
+from ocelot.services.trust import TRUSTED, Trust, trust_of_pull_request
 from ocelot.settings import Settings
+
+# A verified body accepted once is refused for this long under any other delivery id (replay).
+REPLAY_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -52,12 +60,23 @@ class Outcome:
     build_ids: list[int] = field(default_factory=list)
     delivery_id: int | None = None
     error: OcelotError | None = None
+    # Builds created but waiting for approval: not to be enqueued.
+    held: list[int] = field(default_factory=list)
+
+    @property
+    def to_enqueue(self) -> list[int]:
+        """The builds to wake after the commit (queued ones, not those held for approval)."""
+        if self.status_code != 202:
+            return []
+        return [i for i in self.build_ids if i not in self.held]
 
     def body(self) -> dict[str, Any]:
         data: dict[str, Any] = {"status": self.verdict, "reason": self.reason}
         if self.build_ids:
             data["build_id"] = self.build_ids[0]
             data["build_ids"] = self.build_ids
+        if self.held:
+            data["held_for_approval"] = self.held
         if self.delivery_id is not None:
             data["delivery"] = self.delivery_id
         return data
@@ -139,6 +158,41 @@ def _record(
     return row
 
 
+def _accepted_body(session: Session, repo: Repo, digest: str) -> Delivery | None:
+    """The delivery that already got these exact bytes accepted for ``repo`` within
+    :data:`REPLAY_WINDOW`, if any: the same body under a new delivery id is a replay."""
+    since = utcnow() - REPLAY_WINDOW
+    return session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.repo_id == repo.id,
+            Delivery.body_digest == digest,
+            Delivery.verdict == ACCEPTED,
+            Delivery.received_at >= since,
+        )
+        .order_by(Delivery.id)
+        .limit(1)
+    )
+
+
+def _replay(
+    session: Session,
+    forge: Forge,
+    headers: Mapping[str, str],
+    repo: Repo,
+    first: Delivery,
+    digest: str,
+) -> Outcome:
+    when = first.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    reason = f"this body was already accepted as delivery {first.id} at {when} (replay?)"
+    row = _record(
+        session, forge, headers, repo, verdict=DUPLICATE, reason=reason, status_code=200,
+        build_id=first.build_id, body_digest=digest,
+    )  # fmt: skip
+    ids = [first.build_id] if first.build_id else []
+    return Outcome(200, DUPLICATE, reason, ids, delivery_id=row.id)
+
+
 def _dedupe_key(forge: Forge, headers: Mapping[str, str], body: bytes) -> str:
     delivery = forge.delivery_id(headers)
     if delivery:
@@ -153,6 +207,8 @@ def receive(
     NotTracked (404), which are not recorded: they name no tracked repository."""
     try:
         payload = json_loads(body)
+    except JSONTooDeep:
+        raise InvalidRequest("the webhook body is not valid JSON (nested too deeply)") from None
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the webhook body is not valid JSON") from None
     if not isinstance(payload, dict):
@@ -164,6 +220,7 @@ def receive(
     if repo is None:
         raise NotTracked(name)
 
+    digest = hashlib.sha256(body).hexdigest()
     secret = webhook_secret(session, settings, repo)
     if not secret or not forge.verify(headers, body, secret):
         reason = (
@@ -172,26 +229,30 @@ def receive(
             else "the delivery is not signed with this repository's webhook secret"
         )
         row = _record(
-            session, forge, headers, repo, verdict=REJECTED, reason=reason, status_code=401
-        )
+            session, forge, headers, repo, verdict=REJECTED, reason=reason, status_code=401,
+            body_digest=digest,
+        )  # fmt: skip
         return Outcome(401, REJECTED, reason, delivery_id=row.id, error=Unauthorized(reason))
 
     key = _dedupe_key(forge, headers, body)
     earlier = session.scalar(select(Delivery).where(Delivery.dedupe_key == key))
+    if earlier is None and (replayed := _accepted_body(session, repo, digest)) is not None:
+        return _replay(session, forge, headers, repo, replayed, digest)
     claim: Delivery | None = None
     if earlier is None:
         try:
             with session.begin_nested():
                 claim = _record(
-                    session, forge, headers, repo, dedupe_key=key, verdict=ACCEPTED, status_code=202
-                )
+                    session, forge, headers, repo, dedupe_key=key, verdict=ACCEPTED,
+                    status_code=202, body_digest=digest,
+                )  # fmt: skip
         except IntegrityError:  # a concurrent redelivery claimed it a moment ago
             earlier = session.scalar(select(Delivery).where(Delivery.dedupe_key == key))
     if earlier is not None or claim is None:
         reason = f"delivery {forge.delivery_id(headers) or key} was received already"
         row = _record(
             session, forge, headers, repo, verdict=DUPLICATE, reason=reason, status_code=200,
-            build_id=earlier.build_id if earlier else None,
+            build_id=earlier.build_id if earlier else None, body_digest=digest,
         )  # fmt: skip
         ids = [earlier.build_id] if earlier and earlier.build_id else []
         return Outcome(200, DUPLICATE, reason, ids, delivery_id=row.id)
@@ -209,6 +270,7 @@ def _build(session: Session, repo: Repo, parsed: Event | Ignored | list[Event]) 
         return Outcome(200, IGNORED, parsed.reason)
     events = parsed if isinstance(parsed, list) else [parsed]
     ids: list[int] = []
+    held: list[int] = []
     skipped: list[str] = []
     for event in events:
         what = event.tag or event.branch or event.sha[:7]
@@ -218,21 +280,52 @@ def _build(session: Session, repo: Repo, parsed: Event | Ignored | list[Event]) 
         if Changeset(branch=event.branch or "", messages=event.messages).skip_requested:
             skipped.append(f"{what}: [skip ci] in a commit message")
             continue
-        build = create_build_for_event(session, repo, event)
+        trust = _trust(repo, event)
+        if not trust.trusted and repo.fork_prs == "ignore":
+            skipped.append(
+                f"{trust.reason}; {repo.full_name} ignores untrusted pull requests "
+                "(fork_prs=ignore)"
+            )
+            continue
+        build = create_build_for_event(session, repo, event, trust)
         ids.append(build.id)
+        if build.status == PENDING_APPROVAL:
+            held.append(build.id)
     if ids:
-        reason = f"queued build{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
+        queued = [i for i in ids if i not in held]
+        parts = []
+        if queued:
+            parts.append(
+                f"queued build{'s' if len(queued) > 1 else ''} {', '.join(map(str, queued))}"
+            )
+        if held:
+            parts.append(
+                f"build{'s' if len(held) > 1 else ''} {', '.join(map(str, held))} "
+                "waiting for approval (untrusted pull request)"
+            )
+        reason = "; ".join(parts)
         if skipped:
             reason += "; skipped " + "; ".join(skipped)
-        return Outcome(202, ACCEPTED, reason, ids)
+        return Outcome(202, ACCEPTED, reason, ids, held=held)
     return Outcome(200, SKIPPED, "not built: " + "; ".join(skipped))
 
 
-def create_build_for_event(session: Session, repo: Repo, event: Event) -> Any:
-    """A QUEUED build for ``event`` recording what (push, pull_request, tag) and who."""
+def _trust(repo: Repo, event: Event) -> Trust:
+    if event.kind != "pull_request":
+        return TRUSTED
+    return trust_of_pull_request(repo, event.pr_id, event.fork, event.source_repo)
+
+
+def create_build_for_event(
+    session: Session, repo: Repo, event: Event, trust: Trust = TRUSTED
+) -> Any:
+    """A build for ``event`` recording what (push, pull_request, tag), who, and whether its
+    code is trusted; an untrusted one waits for approval unless the repo says ``run``."""
     changeset = event.changeset()
     if event.source_branch:
         changeset["source_branch"] = event.source_branch
+    if event.source_repo:
+        changeset["source_repo"] = event.source_repo
     return create_build(
         session,
         repo.full_name,
@@ -244,4 +337,7 @@ def create_build_for_event(session: Session, repo: Repo, event: Event) -> Any:
         pr_id=event.pr_id,
         message=event.title,
         changeset=changeset,
+        trusted=trust.trusted,
+        trust_reason=trust.reason,
+        hold=not trust.trusted and repo.fork_prs != "run",
     )

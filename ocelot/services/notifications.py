@@ -61,11 +61,14 @@ class Delivery:
 
 
 def notify_config(build: Build) -> dict[str, Any]:
-    """The normalised ``notify`` block of the build's ocelot.yml (empty when unreadable)."""
-    if not build.config_text:
+    """The normalised ``notify`` block of the build's ocelot.yml (empty when unreadable).
+    An untrusted build's own file is never obeyed here (it could make the server mail
+    anyone): its notices follow the destination branch's ocelot.yml, read by ``route``."""
+    text = build.config_text if build.trusted else build.trusted_config_text
+    if not text:
         return {}
     try:
-        return dict(load_config(build.config_text).notify)
+        return dict(load_config(text).notify)
     except Exception:  # noqa: BLE001 - an invalid file notifies nobody
         return {}
 

@@ -1,4 +1,5 @@
-"""Builds: list, create, get, kill, rebuild. Tasks are enqueued after the commit."""
+"""Builds: list, create, get, kill, rebuild, approve, decline. Tasks are enqueued after the
+commit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ocelot.db import session_scope
 from ocelot.errors import InvalidRequest
 from ocelot.services import builds as build_service
 from ocelot.services import notifications as notification_service
+from ocelot.services import trust as trust_service
 from web.api import api
 from web.api.util import bool_value, int_arg, json_body
 from web.app import services
@@ -90,3 +92,23 @@ def rebuild(build_id: int) -> ResponseReturnValue:
         data, new_id = build.to_dict(), build.id
     services().enqueue(new_id)
     return jsonify(data), 201
+
+
+@api.post("/builds/<int:build_id>/approve")
+def approve(build_id: int) -> ResponseReturnValue:
+    """Let an untrusted build waiting for approval run (still without credentials)."""
+    with session_scope(services().engine) as session:
+        build = trust_service.approve(session, build_id, g.token_name)
+        data = build.to_dict()
+    services().enqueue(build_id)
+    return jsonify(data)
+
+
+@api.post("/builds/<int:build_id>/decline")
+def decline(build_id: int) -> ResponseReturnValue:
+    """End an untrusted build waiting for approval without running it."""
+    with session_scope(services().engine) as session:
+        build = trust_service.decline(session, build_id, g.token_name)
+        data = build.to_dict()
+    services().announce_end(build_id, data["status"])
+    return jsonify(data)

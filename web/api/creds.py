@@ -4,7 +4,8 @@ No response ever carries a secret value: credentials are shown as their metadata
 secret field as ``*****``, plus ``on_file`` (whether the backend holds the value).
 
 * ``GET /creds?acct=A&type=T`` and ``GET /creds/<type>?acct=A`` → ``{"credentials": [...]}``
-* ``POST /creds/<type>`` ``{"acct", "identifier", <fields and secrets>, "overwrite": false}``
+* ``POST /creds/<type>`` ``{"acct", "identifier", <fields and secrets>, "overwrite": false,
+  "events": [...], "branches": [...]}`` (the scope, env/ssh/repo only; absent = unlimited)
   → 201 (created) or 200 (replaced); 409 when the identifier exists and ``overwrite`` is not
   true
 * ``GET /creds/<type>/<acct>/<identifier>`` → one credential (404 if none)
@@ -58,6 +59,7 @@ def add_cred(ctype: str) -> ResponseReturnValue:
     body = json_body()
     acct, identifier = body.pop("acct", None), body.pop("identifier", None)
     overwrite = bool_value(body.pop("overwrite", False))
+    events, branches = body.pop("events", None), body.pop("branches", None)
     for name, value in (("acct", acct), ("identifier", identifier)):
         if not isinstance(value, str) or not value:
             raise InvalidRequest(f"{name} is required (a string)")
@@ -69,7 +71,15 @@ def add_cred(ctype: str) -> ResponseReturnValue:
         except NotFound:
             existed = False
         row = cred_service.add_credential(
-            session, services().settings, acct, ctype, identifier, body, overwrite=overwrite
+            session,
+            services().settings,
+            acct,
+            ctype,
+            identifier,
+            body,
+            overwrite=overwrite,
+            events=events,
+            branches=branches,
         )
         return jsonify(_shown(session, row)), 200 if existed else 201
 

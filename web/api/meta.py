@@ -11,7 +11,7 @@ from web.openapi import openapi_document
 
 @api.get("/whoami")
 def whoami() -> ResponseReturnValue:
-    return jsonify({"token": {"name": g.token_name, "id": g.token_id}})
+    return jsonify({"token": {"name": g.token_name, "id": g.token_id, "role": g.token_role}})
 
 
 @api.get("/openapi.json")

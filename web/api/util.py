@@ -12,7 +12,10 @@ from ocelot.errors import InvalidRequest
 def json_body() -> dict[str, Any]:
     if not request.data:
         return {}
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # `[` x 100000: not a body any client of ours sends
+        raise InvalidRequest("the request body is not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return data

@@ -1,4 +1,5 @@
-"""Build commands: ``build``, ``status``, ``summary``, ``kill``, ``rebuild``.
+"""Build commands: ``build``, ``status``, ``summary``, ``kill``, ``rebuild``, ``approve``,
+``decline``.
 
 ``--wait`` polls ``GET /builds/<id>`` with a growing interval (the server is the source of
 truth; no log stream needs to stay open) and exits 0 only for ``PASSED``.
@@ -17,7 +18,7 @@ from ocelot.cli.app import HASH, REPO, App, pass_app
 from ocelot.cli.output import build_view, status_text, summary_table
 from ocelot.errors import DependencyUnavailable
 
-FINISHED = frozenset({"PASSED", "FAILED", "FAILED_PRESTART", "KILLED", "SKIPPED"})
+FINISHED = frozenset({"PASSED", "FAILED", "FAILED_PRESTART", "KILLED", "SKIPPED", "DECLINED"})
 POLL_INTERVALS = (0.2, 0.5, 1.0, 2.0, 3.0)  # seconds; the last one repeats
 POLL_FAILURES = 5  # consecutive unreachable polls tolerated (a server restart)
 
@@ -170,3 +171,29 @@ def rebuild(app: App, build_id: int, wait: bool) -> None:
     """Queue build N's commit again, as a new build."""
     created = app.client.rebuild(build_id)
     _queued(app, created, wait, f" (rebuild of #{build_id})")
+
+
+@click.command("approve")
+@click.argument("build_id", type=int, metavar="N")
+@wait_option
+@pass_app
+def approve(app: App, build_id: int, wait: bool) -> None:
+    """Let build N, an untrusted pull request waiting for approval, run.
+
+    Read its changes first: it runs the pull request's ocelot.yml and scripts. It still
+    gets no credentials and never runs outside a Docker container.
+    """
+    approved = app.client.approve(build_id)
+    _queued(app, approved, wait, f" (approved by {approved.get('approved_by')})")
+
+
+@click.command("decline")
+@click.argument("build_id", type=int, metavar="N")
+@pass_app
+def decline(app: App, build_id: int) -> None:
+    """End build N, an untrusted pull request waiting for approval, without running it."""
+    declined = app.client.decline(build_id)
+    line = Text(f"build #{declined.get('id')} ").append_text(status_text(declined.get("status")))
+    if declined.get("failure_reason"):
+        line.append(f": {declined['failure_reason']}")
+    app.out.print(line)

@@ -32,6 +32,15 @@ from rich.text import Text
 from ocelot.cli.app import App, pass_app
 from ocelot.errors import Conflict, InvalidRequest
 
+# Types a build receives: they can be scoped (ocelot.services.trust; kept in step with the
+# server's SCOPED_TYPES, checked by a test).
+SCOPED_TYPES = ("env", "ssh", "repo")
+SCOPE_EVENTS = ("push", "tag", "pull_request", "cli", "api", "poll", "rebuild")
+
+
+# Other spellings of a field's flag: `creds ssh add ACCT NAME --known-hosts FILE`.
+FLAG_ALIASES = {"known_hosts": ("--known-hosts",)}
+
 
 @dataclass(frozen=True)
 class Field:
@@ -95,7 +104,12 @@ TYPES: dict[str, tuple[str, list[Field]]] = {
                 required=True,
                 from_file=True,
             ),
-            Field("known_hosts", "known_hosts file to pin the hosts' keys.", from_file=True),
+            Field(
+                "known_hosts",
+                "known_hosts file with the git hosts' keys: fetches check them strictly "
+                "(without one, the first key a host shows is pinned and a change is refused).",
+                from_file=True,
+            ),
         ],
     ),
     "notify": (
@@ -191,7 +205,15 @@ def _add(app: App, ctype: str, entry: dict[str, Any], yes: bool) -> None:
 
 def _table(ctype: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
-    for column in ("ACCT", "IDENTIFIER", "DETAILS", "SECRETS", "UPDATED"):
+    scoped = ctype in SCOPED_TYPES
+    for column in (
+        "ACCT",
+        "IDENTIFIER",
+        "DETAILS",
+        "SECRETS",
+        *(("SCOPE",) if scoped else ()),
+        "UPDATED",
+    ):
         table.add_column(column)
     for row in rows:
         details = " ".join(
@@ -204,9 +226,20 @@ def _table(ctype: str, rows: list[dict[str, Any]]) -> Table:
         elif not row.get("on_file"):
             secrets += " (MISSING from the store)"
         updated = str(row.get("updated_at") or "")[:19].replace("T", " ")
-        cells = (row.get("acct"), row.get("identifier"), details, secrets, updated)
+        scope = (_scope(row),) if scoped else ()
+        cells = (row.get("acct"), row.get("identifier"), details, secrets, *scope, updated)
         table.add_row(*(Text(str(c or "")) for c in cells))
     return table
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _scope(row: dict[str, Any]) -> str:
+    events = ",".join(row.get("events") or []) or "trusted events"
+    branches = ",".join(row.get("branches") or []) or "any branch"
+    return f"{events} on {branches}"
 
 
 def _make_group(ctype: str) -> click.Group:
@@ -222,7 +255,12 @@ def _make_group(ctype: str) -> click.Group:
         **flags: Any,
     ) -> None:
         entries = _entries(credfile) if credfile else [{}]
+        events, branches = flags.pop("events", None), flags.pop("branches", None)
         for entry in entries:
+            if events:
+                entry["events"] = _split_list(events)
+            if branches:
+                entry["branches"] = _split_list(branches)
             for field in fields:
                 value = flags.get(field.dest)
                 if value is not None:
@@ -247,6 +285,21 @@ def _make_group(ctype: str) -> click.Group:
             ["--yes", "-y"], is_flag=True, help="Replace an existing credential without asking."
         ),
     ]
+    if ctype in SCOPED_TYPES:
+        params += [
+            click.Option(
+                ["--events"],
+                metavar="E,E",
+                help="Only builds of these events get it: "
+                f"{','.join(SCOPE_EVENTS)} (default: every trusted event).",
+            ),
+            click.Option(
+                ["--branches"],
+                metavar="GLOB,GLOB",
+                help="Only builds of matching branches get it (a PR's source branch, a tag "
+                "build's tag), e.g. 'master,release/*' (default: every branch).",
+            ),
+        ]
     for field in fields:
         note = (
             " Visible in `ps` and shell history: prefer the prompt."
@@ -255,7 +308,7 @@ def _make_group(ctype: str) -> click.Group:
         )
         params.append(
             click.Option(
-                [field.flag],
+                [field.flag, *FLAG_ALIASES.get(field.name, ()), field.dest],
                 help=field.help + note,
                 type=click.Choice(field.choices) if field.choices else None,
             )

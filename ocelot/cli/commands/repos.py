@@ -1,4 +1,4 @@
-"""``ocelot repos add|list|remove|discover``: which repositories Ocelot tracks."""
+"""``ocelot repos add|list|set|remove|discover``: which repositories Ocelot tracks."""
 
 from __future__ import annotations
 
@@ -53,6 +53,44 @@ def list_(app: App, group: str | None) -> None:
         )
         return
     app.out.print(repos_table(rows))
+
+
+@repos.command("set")
+@click.argument("repo", type=REPO, metavar="ACCT/REPO")
+@click.option(
+    "--fork-prs",
+    type=click.Choice(("approve", "run", "ignore")),
+    help="Untrusted pull requests: wait for `ocelot approve` (default), run at once "
+    "(still without credentials), or build nothing.",
+)
+@click.option(
+    "--untrusted-prs",
+    type=click.Choice(("forks", "all")),
+    help="Which pull requests are untrusted: those from forks (default) or all of them.",
+)
+@click.option("--group", "-g", metavar="G", help="Move the repository to group G.")
+@pass_app
+def set_(
+    app: App, repo: str, fork_prs: str | None, untrusted_prs: str | None, group: str | None
+) -> None:
+    """Change ACCT/REPO's settings.
+
+    \b
+    Example:
+      ocelot repos set acme/demo --fork-prs=approve --untrusted-prs=all
+    """
+    changes = {
+        k: v
+        for k, v in (("fork_prs", fork_prs), ("untrusted_prs", untrusted_prs), ("group", group))
+        if v is not None
+    }
+    if not changes:
+        raise click.UsageError("nothing to change: give --fork-prs, --untrusted-prs or --group")
+    row = app.client.update_repo(repo, **changes)
+    click.echo(
+        f"{row.get('full_name', repo)}: fork_prs={row.get('fork_prs')} "
+        f"untrusted_prs={row.get('untrusted_prs')} group={row.get('group') or '-'}"
+    )
 
 
 @repos.command("remove")
