@@ -28,13 +28,13 @@ image:                             ## (re)build the offline image ocelot/busybox
 	scripts/build-busybox-image.sh
 
 run: WITH_POSTGRES=0
-run: services venv                 ## start Redis, migrate, run web + worker + beat
-	scripts/start-redis.sh
+run: services venv                 ## start Redis, migrate, run web + worker + beat (Ctrl-C stops all)
 	PATH=$(CURDIR)/$(BIN):$$PATH scripts/run.sh
 
 test: WITH_POSTGRES=1
 test: services venv                ## the whole suite, every tier (starts its own Redis/Postgres)
 	$(BIN)/ruff check .
+	$(BIN)/mypy --ignore-missing-imports ocelot web worker
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv

@@ -1,5 +1,17 @@
-"""Git plumbing for the pipeline: a bare mirror per repository, ref resolution, file reads at
-a commit, and checkouts of an exact commit into a workspace.
+"""The one place Ocelot runs git: :func:`run_git` / :func:`try_git`, and on top of them a
+bare mirror per repository, ref resolution, file reads at a commit, branch heads, and
+checkouts of an exact commit into a workspace.
+
+Every git command of the server, the workers and the CLI goes through :func:`run_git`
+(failure is an error) or :func:`try_git` (failure is an answer: "no such commit"). Both run
+git without a terminal prompt (``GIT_TERMINAL_PROMPT=0``, a ``GIT_ASKPASS`` that answers
+nothing unless a caller's environment brings one), in the C locale, with a timeout.
+A failure is a :class:`~ocelot.errors.SourceError` carrying git's own words (its
+``fatal:``/``error:`` lines) with every credential masked: a URL's user info, and the values
+of the secret variables (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``) of the environment the
+caller handed in.
+
+This module imports nothing heavy (no SQLAlchemy): the CLI uses it on users' machines.
 
 Mirrors live under ``$OCELOT_HOME/mirrors/<repo id>.git`` and are updated under a file lock,
 so several worker processes on one host share them safely.
@@ -9,35 +21,100 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ocelot.errors import SourceError
+from ocelot.secrets.redaction import MASK, scrub
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/true", "LC_ALL": "C"}
+TIMEOUT = 600.0  # seconds: a clone of a big repository over a slow link
+_SECRET_NAMES = ("TOKEN", "PASSWORD", "SECRET")
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+_REPORTED = ("fatal:", "error:", "ERROR:", "remote: ")
 
 
-def _git(
+def _verb(args: Sequence[str]) -> str:
+    """The git command of ``args`` (``checkout`` in ``-c k=v checkout ...``)."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] == "-c" else rest[1:]
+    return rest[0] if rest else "git"
+
+
+def _decode(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _run(
     args: Sequence[str],
-    cwd: Path | None = None,
-    check: bool = True,
-    extra_env: Mapping[str, str] | None = None,
-) -> str:
-    env = {**os.environ, **GIT_ENV, **(extra_env or {})}
+    cwd: Path | None,
+    env: Mapping[str, str] | None,
+    timeout: float,
+) -> subprocess.CompletedProcess[bytes]:
+    full_env = {**os.environ, **GIT_ENV, **(env or {})}
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        return subprocess.run(
+            ["git", *args], cwd=cwd, env=full_env, capture_output=True, timeout=timeout
         )
     except FileNotFoundError:
+        if cwd is not None and not Path(cwd).is_dir():
+            raise SourceError(f"git {_verb(args)}: directory {cwd} does not exist") from None
         raise SourceError("git is not installed on this host") from None
     except subprocess.TimeoutExpired:
-        raise SourceError(f"git {args[0]} took longer than 10 minutes") from None
-    if check and proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise SourceError(f"git {args[0]} failed: {detail[-1] if detail else proc.returncode}")
-    return proc.stdout
+        raise SourceError(f"git {_verb(args)} took longer than {timeout:g} seconds") from None
+    except OSError as exc:
+        raise SourceError(f"git {_verb(args)} could not start: {exc.strerror}") from None
+
+
+def _clean(text: str, env: Mapping[str, str] | None) -> str:
+    """``text`` with a URL's user info and the secret values of ``env`` masked."""
+    secrets = [v for k, v in (env or {}).items() if any(n in k.upper() for n in _SECRET_NAMES)]
+    return scrub(_USERINFO.sub(rf"\g<scheme>{MASK}@", text), secrets)
+
+
+def _why(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """What git said about its failure: its fatal/error lines, else its last line."""
+    lines = [ln.strip() for ln in _decode(proc.stderr or proc.stdout).splitlines() if ln.strip()]
+    said = [ln for ln in lines if ln.startswith(_REPORTED)] or lines[-1:]
+    text = "; ".join(dict.fromkeys(said))
+    return (text[:500] + "...") if len(text) > 500 else text or f"exit code {proc.returncode}"
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> str:
+    """git's output (UTF-8, undecodable bytes replaced); a :class:`SourceError` naming the
+    command and git's reason when git fails, cannot start or times out. ``env`` adds to the
+    environment (clone credentials: ``GIT_SSH_COMMAND``, ``GIT_ASKPASS``); its secret values
+    never reach the message."""
+    proc = _run(args, cwd, env, timeout)
+    if proc.returncode != 0:
+        raise SourceError(_clean(f"git {_verb(args)} failed: {_why(proc)}", env))
+    return _decode(proc.stdout)
+
+
+def try_git(
+    args: Sequence[str],
+    cwd: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> str | None:
+    """git's output, or None when git fails or cannot run: for questions whose "no" is a
+    failing command (``rev-parse --verify``, ``cat-file -e``, a checkout without origin)."""
+    try:
+        proc = _run(args, cwd, env, timeout)
+    except SourceError:
+        return None
+    return _decode(proc.stdout) if proc.returncode == 0 else None
 
 
 @contextmanager
@@ -57,17 +134,17 @@ def sync_mirror(mirrors: Path, key: str, url: str, env: Mapping[str, str] | None
     path = mirrors / f"{key}.git"
     with _locked(path):
         if (path / "HEAD").exists():
-            _git(["remote", "set-url", "origin", url], cwd=path)
+            run_git(["remote", "set-url", "origin", url], cwd=path)
             fetch = ["fetch", "--prune", "--tags", "origin", "+refs/*:refs/*"]
-            _git(fetch, cwd=path, extra_env=env)
+            run_git(fetch, cwd=path, env=env)
         else:
-            _git(["clone", "--mirror", "--quiet", url, str(path)], extra_env=env)
+            run_git(["clone", "--mirror", "--quiet", url, str(path)], env=env)
     return path
 
 
 def has_commit(mirror: Path, commit: str) -> bool:
-    out = _git(["cat-file", "-t", commit], cwd=mirror, check=False)
-    return out.strip() == "commit"
+    out = try_git(["cat-file", "-t", commit], cwd=mirror)
+    return (out or "").strip() == "commit"
 
 
 def mirror_with(
@@ -92,7 +169,7 @@ def resolve(mirror: Path, *, hash: str | None, branch: str | None, tag: str | No
         ref = f"refs/heads/{branch}"
     else:
         raise SourceError("nothing to resolve: no hash, branch or tag")
-    out = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=mirror, check=False)
+    out = try_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=mirror) or ""
     if not out.strip():
         what = f"commit {hash}" if hash else f"tag {tag}" if tag else f"branch {branch}"
         raise SourceError(f"{what} does not exist in the repository")
@@ -101,22 +178,29 @@ def resolve(mirror: Path, *, hash: str | None, branch: str | None, tag: str | No
 
 def read_file(mirror: Path, commit: str, path: str) -> str | None:
     """The text of ``path`` at ``commit``, or None when the file is not there."""
-    env = {**os.environ, **GIT_ENV}
-    proc = subprocess.run(
-        ["git", "show", f"{commit}:{path}"], cwd=mirror, env=env, capture_output=True, timeout=60
-    )
-    if proc.returncode != 0:
-        return None
-    return proc.stdout.decode("utf-8", errors="replace")
+    return try_git(["show", f"{commit}:{path}"], cwd=mirror, timeout=60)
 
 
 def commit_subject(mirror: Path, commit: str) -> str:
-    return _git(["log", "-1", "--format=%s", commit], cwd=mirror).strip()
+    return run_git(["log", "-1", "--format=%s", commit], cwd=mirror).strip()
 
 
 def checkout(mirror: Path, commit: str, dest: Path) -> Path:
     """Check ``commit`` out into ``dest`` (a fresh directory), detached."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _git(["clone", "--quiet", "--no-checkout", "--local", str(mirror), str(dest)])
-    _git(["-c", "advice.detachedHead=false", "checkout", "--quiet", commit], cwd=dest)
+    run_git(["clone", "--quiet", "--no-checkout", "--local", str(mirror), str(dest)])
+    run_git(["-c", "advice.detachedHead=false", "checkout", "--quiet", commit], cwd=dest)
     return dest
+
+
+def branch_heads(mirror: Path) -> dict[str, str]:
+    """``{branch: head hash}`` of every branch in ``mirror``. A git failure (a broken or
+    missing mirror) is a :class:`SourceError`, never an empty answer: "no branches" must
+    mean the repository has none."""
+    out = run_git(
+        ["for-each-ref", "--format=%(refname:lstrip=2) %(objectname)", "refs/heads"],
+        cwd=mirror,
+        timeout=120,
+    )
+    pairs = (line.rsplit(" ", 1) for line in out.splitlines() if " " in line)
+    return {name: sha for name, sha in pairs}

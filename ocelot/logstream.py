@@ -34,9 +34,8 @@ from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
 from ocelot.models import Build, LogChunk
-from ocelot.models.build import FINISHED
-
-Redactor = Callable[[str], str]
+from ocelot.secrets.redaction import Redactor, identity
+from ocelot.status import FINISHED
 
 CUT_NOTICE = (
     "--- log cut: this build's log passed OCELOT_MAX_LOG_BYTES ({size}); "
@@ -46,10 +45,6 @@ CUT_NOTICE = (
 
 def channel(build_id: int) -> str:
     return f"ocelot:logs:{build_id}"
-
-
-def _identity(line: str) -> str:
-    return line
 
 
 class LogWriter:
@@ -64,7 +59,7 @@ class LogWriter:
         *,
         flush_seconds: float = 0.25,
         flush_bytes: int = 64 * 1024,
-        redact: Redactor = _identity,
+        redact: Redactor = identity,
         max_bytes: int | None = None,
     ) -> None:
         self.engine, self.redis = engine, redis

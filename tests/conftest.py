@@ -1,4 +1,5 @@
-"""Shared fixtures. The tier marker comes from the directory (unit, functional, integration).
+"""Shared fixtures. The tier marker comes from the directory (unit, functional, integration;
+security is integration with a marker of its own); a test anywhere else fails the collection.
 
 Real servers: a Redis per session, a PostgreSQL cluster per session (for the ``postgres``
 half of the functional tier), each on a free loopback port and stopped by pid at the end.
@@ -23,14 +24,40 @@ TIER_OF_DIR = {"unit": "unit", "functional": "functional", "integration": "integ
                "security": "integration"}  # fmt: skip
 
 
+def tier_directory(path: Path, tests_root: Path) -> str | None:
+    """The tier directory of the test file at ``path``: the directory right under
+    ``tests_root`` when it is one of :data:`TIER_OF_DIR` (unit, functional, integration,
+    security), else None — a test file anywhere else is outside the tiers."""
+    try:
+        relative = path.resolve().relative_to(tests_root.resolve())
+    except ValueError:
+        return None
+    if len(relative.parts) < 2 or relative.parts[0] not in TIER_OF_DIR:
+        return None
+    return relative.parts[0]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tier (and ``security``, ``postgres`` where they apply); a
+    test outside the tiers is a usage error, so nothing runs unmarked by accident."""
+    tests_root = config.rootpath / "tests"
+    strays = []
     for item in items:
-        parts = Path(str(item.fspath)).parts
-        for directory, tier in TIER_OF_DIR.items():
-            if directory in parts:
-                item.add_marker(getattr(pytest.mark, tier))
-                if directory == "security":
-                    item.add_marker(pytest.mark.security)
+        directory = tier_directory(Path(str(item.path)), tests_root)
+        if directory is None:
+            strays.append(item.nodeid)
+            continue
+        item.add_marker(getattr(pytest.mark, TIER_OF_DIR[directory]))
+        if directory == "security":
+            item.add_marker(pytest.mark.security)
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+    if strays:
+        raise pytest.UsageError(
+            f"{len(strays)} test(s) outside the tiers: {', '.join(strays)}. Every test lives "
+            f"under {tests_root}/unit, functional, integration or security (the directory is "
+            "its tier and its marker)."
+        )
 
 
 def require(ok: bool, reason: str) -> None:
@@ -58,7 +85,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ocelot.db'}"

@@ -9,9 +9,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from tests.waiting import eventually
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -22,14 +23,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    eventually(lambda: _listening(port), timeout, f"a server on 127.0.0.1:{port}", interval=0.05)
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -164,14 +164,17 @@ class Process:
         )
 
     def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def seen() -> bool:
             if text in self.log.read_text(errors="replace"):
-                return
+                return True
             if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"{text!r} not seen in {self.log}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"exited before {text!r}:\n{self.log.read_text()[-3000:]}")
+            return False
+
+        def what() -> str:
+            return f"{text!r} in {self.log}:\n{self.log.read_text()[-3000:]}"
+
+        eventually(seen, timeout, what)
 
     def stop(self) -> None:
         stop(self.proc, 20)

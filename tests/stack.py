@@ -7,7 +7,6 @@ import itertools
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from ocelot.db import dispose_engines, make_engine, migrate, session_scope
 from ocelot.services.tokens import create_token
 from ocelot.settings import Settings, load_settings
 from tests.servers import Process, RedisServer, free_port
+from tests.waiting import eventually
 from web import create_app
 
 FINISHED = {"PASSED", "FAILED", "FAILED_PRESTART", "KILLED", "SKIPPED"}
@@ -54,7 +54,8 @@ def git(*args: str, cwd: Path) -> str:
 def make_repo(
     path: Path, files: Mapping[str, str], branch: str = "master", message: str = "initial"
 ) -> str:
-    """A real git repository with ``files`` committed on ``branch``; returns the commit."""
+    """A real git repository with ``files`` committed on ``branch`` (a new commit even when
+    nothing changed); returns the commit."""
     path.mkdir(parents=True, exist_ok=True)
     if not (path / ".git").exists():
         git("init", "-q", "-b", branch, cwd=path)
@@ -65,7 +66,7 @@ def make_repo(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     git("add", "-A", cwd=path)
-    git("commit", "-q", "-m", message, cwd=path)
+    git("commit", "-q", "--allow-empty", "-m", message, cwd=path)
     return git("rev-parse", "HEAD", cwd=path)
 
 
@@ -151,14 +152,15 @@ class Stack:
         return resp.get_json()  # type: ignore[no-any-return]
 
     def wait(self, build_id: int, timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> dict[str, Any] | None:
             build = self.get(build_id)
-            if build["status"] in FINISHED:
-                return build
-            time.sleep(0.2)
-        logs = "\n".join(p.log.read_text()[-2000:] for p in self.workers)
-        raise AssertionError(f"build {build_id} not finished after {timeout}s: {build}\n{logs}")
+            return build if build["status"] in FINISHED else None
+
+        def what() -> str:
+            logs = "\n".join(p.log.read_text()[-2000:] for p in self.workers)
+            return f"build {build_id} to finish: {self.get(build_id)}\n{logs}"
+
+        return eventually(finished, timeout, what, interval=0.2)
 
     def logs(self, build_id: int) -> str:
         resp = self.client.get(f"/api/v1/builds/{build_id}/logs", headers=self.auth)
@@ -169,3 +171,27 @@ class Stack:
             proc.stop()
         self._server.shutdown()
         dispose_engines()
+        leftovers = remove_instance_leftovers(self.settings.instance)
+        if leftovers:  # a worker stopped mid clean-up: say so, but leave nothing behind
+            print(f"removed leftovers of stack {self.settings.instance}: {leftovers}")
+
+
+def remove_instance_leftovers(instance: str) -> list[str]:
+    """Remove the containers and volumes of one installation (the tests' own ``instance``):
+    a worker stopped right after a build's status was final may not have finished removing
+    them. Returns what was removed."""
+    import docker
+
+    label = {"label": f"ocelot.instance={instance}"}
+    removed: list[str] = []
+    try:
+        client = docker.from_env()
+        for container in client.containers.list(all=True, filters=label):
+            container.remove(force=True)
+            removed.append(container.name)
+        for volume in client.volumes.list(filters=label):
+            volume.remove(force=True)
+            removed.append(volume.name)
+    except docker.errors.DockerException:  # no daemon: nothing of ours can be there
+        pass
+    return removed

@@ -19,8 +19,8 @@ from ocelot.db import check_database, session_scope
 from ocelot.dependencies import check_vault
 from ocelot.errors import OcelotError
 from ocelot.services.tokens import authenticate
-from web.app import Services, services
 from web.auth import bearer_token
+from web.extensions import Services, services
 
 health = Blueprint("health", __name__)
 log = logging.getLogger("ocelot.web")

@@ -21,7 +21,7 @@ from ocelot.db import session_scope
 from ocelot.errors import NotFound, OcelotError, PayloadTooLarge
 from ocelot.forges import WEBHOOK_FORGES, get_forge
 from ocelot.services.hooks import receive
-from web.app import services
+from web.extensions import services
 
 log = logging.getLogger("ocelot.hooks")
 

@@ -12,20 +12,19 @@ from __future__ import annotations
 import logging
 import sys
 
+from ocelot import queues
 from ocelot.db import make_engine
 from ocelot.dependencies import wait_for_dependencies
 from ocelot.errors import DependencyUnavailable, SecretError
 from ocelot.secrets import check_secret_store
 from ocelot.settings import Settings, load_settings
-from worker.app import app, worker_queue
 
 
-def queues(settings: Settings) -> list[str]:
-    names = ["control", worker_queue(settings.worker_name), "notify", "forge"]
-    if settings.worker_executor == "docker":
-        names.append("builds")
-    names.extend(f"builds.{tag}" for tag in settings.worker_tags)
-    return names
+def worker_queues(settings: Settings) -> list[str]:
+    """The queues this host's worker consumes (see :func:`ocelot.queues.worker_queues`)."""
+    return queues.worker_queues(
+        settings.worker_name, settings.worker_executor == "docker", settings.worker_tags
+    )
 
 
 def _wait(settings: Settings, needs: list[str], what: str) -> None:
@@ -42,6 +41,8 @@ def _wait(settings: Settings, needs: list[str], what: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
+    from worker.app import app  # built from the environment: only when a process starts
+
     if argv[:1] == ["beat"]:
         _wait(settings, ["database", "redis"], "beat")
         beat_file = settings.home / "celerybeat-schedule"
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             "worker",
             "--loglevel=INFO",
             f"--hostname=ocelot@{settings.worker_name}",
-            f"--queues={','.join(queues(settings))}",
+            f"--queues={','.join(worker_queues(settings))}",
             f"--concurrency={max(1, settings.max_builds)}",
             "--without-gossip",
             "--without-mingle",

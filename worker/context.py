@@ -12,6 +12,7 @@ _ctx: RunContext | None = None
 
 
 def get_context(settings: Settings) -> RunContext:
+    """This process's context, made on first use."""
     global _ctx
     if _ctx is None:
         _ctx = RunContext(
@@ -19,22 +20,12 @@ def get_context(settings: Settings) -> RunContext:
             engine=make_engine(settings),
             redis=redis.Redis.from_url(settings.broker_url),
         )
-        _ctx.on_finished.append(_enqueue_notifications)
-        _ctx.on_started.append(_enqueue_forge_report)
-        _ctx.on_finished.append(_enqueue_forge_report)
     return _ctx
 
 
-def _enqueue_notifications(build_id: int, status: str) -> None:
-    from worker.tasks.notify import enqueue  # late: worker.tasks imports this module
-
-    enqueue(build_id)
-
-
-def _enqueue_forge_report(build_id: int, status: str) -> None:
-    from worker.tasks.forge import enqueue  # late, like notifications
-
-    enqueue(build_id)
+def current_context() -> RunContext | None:
+    """This process's context if one was made (never makes one)."""
+    return _ctx
 
 
 def reset_context() -> None:

@@ -1,31 +1,86 @@
-"""Celery signal handlers.
+"""The life of the worker and of its tasks, on Celery's signals: everything that happens
+*around* a task is here, in the order it happens.
 
-* after fork: each pool process gets its own DB connections and Docker client;
-* worker ready: remove leftovers of this worker from before a crash (janitor);
-* worker shutting down (SIGTERM/SIGINT): hand this worker's running builds back, so another
-  worker runs them as a new attempt instead of leaving them ``RUNNING`` until the lease ends.
+Worker:
+
+* ``worker_process_init`` (after fork): each pool process gets its own DB connections and
+  Docker client;
+* ``worker_ready``: remove leftovers of this worker from before a crash (janitor);
+* ``worker_shutting_down`` (SIGTERM/SIGINT): hand this worker's running builds back, so
+  another worker runs them as a new attempt instead of leaving them ``RUNNING`` until the
+  lease ends; a build out of retries fails, and is announced.
+
+Tasks:
+
+* ``task_failure`` of a build step (route, prepare, stage, finish): the build fails with
+  ``internal error in <task>: <error> (see worker log)`` and its containers are removed; the
+  traceback goes to the worker log only. Celery sends it for an exception escaping the task
+  (in the pool process, after ``Task.on_failure``) and, from the worker's main process, for a
+  time limit or a ``Reject(requeue=False)``; never for ``Retry`` or ``Ignore``, nor for a pool
+  process that died (``reject_on_worker_lost`` puts the message back; the lease and the
+  reaper take it from there).
+* ``task_retry``: logged, with the reason and when the retry comes (the policy is
+  ``worker.base.POLICY``).
+* ``task_postrun`` (every task, whatever its outcome, in the process that ran it): dispatch
+  what the runner announced while the task ran (``RunContext.build_started`` /
+  ``build_finished``, recorded right after each commit): a finished build gets its notices
+  (``notify`` queue) and forge reports (``forge`` queue), a started one its forge report.
+  Publishing only sends ids; every consumer is idempotent, so a redelivered step announcing
+  again is harmless, and a broker error here is logged, never raised into the task.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from celery.signals import worker_process_init, worker_ready, worker_shutting_down
+from celery import Celery, Task
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_retry,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 from sqlalchemy import select
 
+from ocelot import queues
 from ocelot.db import dispose_engines, session_scope
 from ocelot.models import Build
-from ocelot.models.build import RUNNING
-from ocelot.runner.recovery import abandon
-from worker.context import get_context, reset_context
+from ocelot.runner import RunContext
+from ocelot.runner.context import Announcement
+from ocelot.runner.recovery import abandon, fail_build
+from ocelot.status import BuildStatus
+from worker.app import app
+from worker.context import current_context, get_context, reset_context
 
 log = logging.getLogger("ocelot.worker")
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    from worker.app import app
+def announce(publisher: Celery, announcements: list[Announcement]) -> None:
+    """Publish what ``announcements`` call for, once per build: notices and forge reports
+    for a build that finished, a forge report for one that started. Never raises."""
+    latest: dict[int, Announcement] = {}
+    for item in announcements:  # a build that ended needs no "started" report as well
+        earlier = latest.get(item.build_id)
+        if earlier is None or not earlier.finished or item.finished:
+            latest[item.build_id] = item
+    for build_id, item in latest.items():
+        try:
+            if item.finished:
+                queues.send_notify(publisher, build_id)
+            queues.send_forge_report(publisher, build_id)
+        except Exception:  # the build's status stands; followers poll it anyway
+            log.exception("could not announce build %s (%s)", build_id, item.status)
 
-    return app.conf.ocelot_settings
+
+def _flush(publisher: Celery, ctx: RunContext | None) -> None:
+    if ctx is not None:
+        announce(publisher, ctx.take_announcements())
+
+
+# -- the worker ------------------------------------------------------------------------------
 
 
 @worker_process_init.connect
@@ -39,7 +94,7 @@ def _ready(sender: object = None, **_: object) -> None:
     from worker.tasks.maintenance import clean_leftovers
 
     try:
-        clean_leftovers(get_context(_settings()))
+        clean_leftovers(get_context(app.conf.ocelot_settings))
     except Exception:  # the worker still serves; the next start tries again
         log.exception("start-up clean-up failed")
     log.info("ocelot worker ready")
@@ -47,22 +102,88 @@ def _ready(sender: object = None, **_: object) -> None:
 
 @worker_shutting_down.connect
 def _shutting_down(sig: str = "", how: str = "", exitcode: int = 0, **_: object) -> None:
-    from worker.tasks.maintenance import send_prepare
-
-    ctx = get_context(_settings())
+    ctx = get_context(app.conf.ocelot_settings)
     name = ctx.settings.worker_name
     try:
         with session_scope(ctx.engine) as session:
             rows = session.execute(
-                select(Build.id, Build.attempt).where(Build.status == RUNNING, Build.worker == name)
+                select(Build.id, Build.attempt).where(
+                    Build.status == BuildStatus.RUNNING, Build.worker == name
+                )
             ).all()
         for build_id, attempt in rows:
             result = abandon(ctx, build_id, attempt, f"worker shut down: {name} ({sig})")
             if result is not None and result.requeue_to:
-                send_prepare(build_id, result.requeue_to)
+                queues.send_prepare(app, build_id, result.requeue_to)
                 log.warning("build %s handed back for another worker", build_id)
+        _flush(app, ctx)  # a build out of retries failed: announce it
     except Exception:
         log.exception("could not hand builds back on shutdown")
     finally:
         dispose_engines()
         reset_context()
+
+
+# -- its tasks -------------------------------------------------------------------------------
+
+
+def _build_id(args: Any, kwargs: Any) -> int | None:
+    value = args[0] if args else (kwargs or {}).get("build_id")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@task_failure.connect
+def _task_failed(
+    sender: Task | None = None,
+    exception: BaseException | None = None,
+    args: Any = None,
+    kwargs: Any = None,
+    **_: object,
+) -> None:
+    """An exception escaped a build step: end the build with the error, never leave it
+    stuck. (Other tasks log their own failures; Celery logs the traceback of all.)"""
+    if sender is None or sender.name not in queues.BUILD_STEPS:
+        return
+    build_id = _build_id(args, kwargs)
+    if build_id is None:
+        return
+    log.error("task %s failed for build %s", sender.name, build_id, exc_info=exception)
+    error = f"{type(exception).__name__}: {exception}"
+    reason = f"internal error in {sender.name}: {error} (see worker log)"
+    ctx = get_context(sender.app.conf.ocelot_settings)
+    try:
+        fail_build(ctx, build_id, reason)
+    except Exception:  # the reaper and the reconciler are the next line of defence
+        log.exception("could not mark build %s as failed", build_id)
+    # Here, not only in task_postrun: a time limit is reported from the main process.
+    _flush(sender.app, ctx)
+
+
+@task_retry.connect
+def _task_retried(
+    sender: Task | None = None, request: Any = None, reason: Any = None, **_: object
+) -> None:
+    name = getattr(sender, "name", "?")
+    retries = getattr(request, "retries", 0) + 1
+    limit = getattr(sender, "max_retries", None)
+    when = getattr(reason, "when", None)
+    when = f"in {when:.1f}s" if isinstance(when, int | float) else f"at {when}"
+    cause = getattr(reason, "exc", None) or "asked by the task (its log says why)"
+    log.warning(
+        "task %s%s: retry %s of %s %s: %s",
+        name,
+        list(getattr(request, "args", None) or []),
+        retries,
+        limit if limit is not None else "∞",
+        when,
+        cause,
+    )
+
+
+@task_postrun.connect
+def _task_ended(sender: Task | None = None, **_: object) -> None:
+    if sender is not None:
+        _flush(sender.app, current_context())

@@ -4,9 +4,13 @@
 checkout are created on first use, so offline commands (``init``, ``validate``, ``admin``)
 never read the client config or run git.
 
-Finding things (the rules of INTERFACES.md):
+Finding things (the rules users depend on, see README "Your first build"):
 
 * ``ACCT/REPO`` left out → ``origin`` of the checkout we run in.
+* a bare ``REPO`` → the one tracked repository of that name (the server is asked; several or
+  none is an error naming them). Where a command is about one build (``status``, ``logs``,
+  ``kill``), a bare word no tracked repository is named after that looks like a hash is the
+  commit, as with ``--hash``.
 * ``--hash`` left out inside a checkout of that repo → ``HEAD``.
 * a hash may be a prefix: the newest matching build wins; other matching commits are listed
   on stderr.
@@ -28,23 +32,52 @@ from ocelot.cli import gitinfo
 from ocelot.cli.client import Client
 from ocelot.cli.config import ClientConfig, load_client_config
 from ocelot.cli.output import make_console, style_for
-from ocelot.errors import NotFound
+from ocelot.errors import NotFound, NotTracked
 
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _HASH = re.compile(r"^[0-9a-fA-F]{4,64}$")
 MATCH_LIMIT = 50
 
 
+class HashArg(str):
+    """A positional ``[ACCT/REPO]`` that turned out to be a commit hash (prefix)."""
+
+    __slots__ = ()
+
+
 class RepoName(click.ParamType):
-    """``ACCT/REPO``: two non-empty names joined by one slash."""
+    """``ACCT/REPO`` (two names joined by one slash), or a bare ``REPO`` that exactly one
+    tracked repository is named (the server is asked). ``strict``: ``ACCT/REPO`` only (a
+    repository to start tracking). ``hashes``: a bare word that names no tracked repository
+    but looks like a commit hash is one (:class:`HashArg`)."""
 
     name = "ACCT/REPO"
 
+    def __init__(self, *, strict: bool = False, hashes: bool = False) -> None:
+        self.strict, self.hashes = strict, hashes
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip().removesuffix(".git")
-        if not _REPO.match(text):
-            self.fail(f"{value!r} is not of the form ACCT/REPO (e.g. acme/demo)", param, ctx)
-        return text
+        if _REPO.match(text):
+            return text
+        if self.strict or not _NAME.match(text):
+            how = "ACCT/REPO" if self.strict else "ACCT/REPO or the name of a tracked repository"
+            self.fail(f"{value!r} is not of the form {how} (e.g. acme/demo)", param, ctx)
+        app = ctx.ensure_object(App) if ctx is not None else App()
+        found = app.repos_named(text)
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            self.fail(
+                f"{text} is the name of {len(found)} tracked repositories: "
+                f"{', '.join(found)}; say which as ACCT/REPO",
+                param,
+                ctx,
+            )
+        if self.hashes and _HASH.match(text):
+            return HashArg(text.lower())
+        raise NotTracked(text)
 
 
 class CommitHash(click.ParamType):
@@ -60,6 +93,8 @@ class CommitHash(click.ParamType):
 
 
 REPO = RepoName()
+NEW_REPO = RepoName(strict=True)  # a repository to start tracking: ACCT/REPO in full
+REPO_OR_HASH = RepoName(hashes=True)  # commands about one build: `ocelot status a1b2c3d`
 HASH = CommitHash()
 
 
@@ -94,6 +129,11 @@ class App:
         self.err.print(Text(message, style=style_for("note")), soft_wrap=True)
 
     # -- finding a repo -------------------------------------------------------------------
+
+    def repos_named(self, name: str) -> list[str]:
+        """``ACCT/REPO`` of every tracked repository called ``name`` (case-insensitively)."""
+        names = (str(r.get("full_name") or "") for r in self.client.repos())
+        return sorted(n for n in names if n.partition("/")[2].lower() == name.lower())
 
     def repo_or_none(self, explicit: str | None) -> str | None:
         """The named repo, else origin of the checkout, else None."""
@@ -150,7 +190,15 @@ class App:
         *,
         fall_back_to_latest: bool = True,
     ) -> dict[str, Any]:
-        """The build a command is about: by id, by hash (prefix), by HEAD, or the latest."""
+        """The build a command is about: by id, by hash (prefix), by HEAD, or the latest.
+        ``explicit_repo`` may be a :class:`HashArg` (``ocelot status a1b2c3d``)."""
+        if isinstance(explicit_repo, HashArg):
+            if hash_prefix or build_id is not None:
+                raise click.UsageError(
+                    f"{explicit_repo} names no tracked repository, so it is taken as a commit:"
+                    " do not give --hash or --build-id as well"
+                )
+            explicit_repo, hash_prefix = None, str(explicit_repo)
         if build_id is not None:
             build = self.client.build(build_id)
             if explicit_repo and str(build.get("repo", "")).lower() != explicit_repo.lower():

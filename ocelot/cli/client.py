@@ -264,6 +264,27 @@ class Client:
     def update_repo(self, full_name: str, **settings: str) -> dict[str, Any]:
         return dict(self._json("PATCH", repo_path(full_name), json=settings, repo=full_name))
 
+    # -- credentials (secrets go in, never come back) -------------------------------------
+
+    def creds_list(self, ctype: str, acct: str | None = None) -> list[dict[str, Any]]:
+        """Metadata of the ``ctype`` credentials (of ``acct``); secrets read ``*****``."""
+        params = {"acct": acct} if acct else None
+        return list(
+            self._json("GET", f"/creds/{quote(ctype, safe='')}", params=params)["credentials"]
+        )
+
+    def creds_add(
+        self, ctype: str, body: dict[str, Any], *, overwrite: bool = False
+    ) -> dict[str, Any]:
+        """Add a credential (``acct``, ``identifier``, fields and secrets in ``body``);
+        Conflict when it exists and ``overwrite`` is false."""
+        data = {**body, "overwrite": True} if overwrite else body
+        return dict(self._json("POST", f"/creds/{quote(ctype, safe='')}", json=data))
+
+    def creds_delete(self, ctype: str, acct: str, identifier: str) -> None:
+        parts = "/".join(quote(p, safe="") for p in (ctype, acct, identifier))
+        self._json("DELETE", f"/creds/{parts}")
+
     # -- logs -----------------------------------------------------------------------------
 
     def logs(self, build_id: int, stage: str | None = None) -> str:

@@ -26,35 +26,26 @@ from rich.errors import StyleSyntaxError
 from rich.style import Style
 
 from ocelot.errors import InvalidRequest
+from ocelot.status import BuildStatus, StageStatus
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 
-STATUSES = (
-    "QUEUED",
-    "RUNNING",
-    "PASSED",
-    "FAILED",
-    "FAILED_PRESTART",
-    "KILLED",
-    "SKIPPED",
-    "PENDING",
-    "PENDING_APPROVAL",
-    "DECLINED",
-)
+# Every build and stage status (ocelot.status: no server dependencies).
+STATUSES = tuple(dict.fromkeys([*BuildStatus, *StageStatus]))
 # Screen elements besides statuses whose style a user may change.
 ELEMENTS = ("header", "label", "id", "hash", "branch", "repo", "dim", "error", "warning", "note")
 
 DEFAULT_COLORS: dict[str, str] = {
-    "QUEUED": "cyan",
-    "RUNNING": "bold blue",
-    "PASSED": "bold green",
-    "FAILED": "bold red",
-    "FAILED_PRESTART": "bold red",
-    "KILLED": "magenta",
-    "SKIPPED": "yellow",
-    "PENDING": "dim",
-    "PENDING_APPROVAL": "bold yellow",
-    "DECLINED": "magenta",
+    BuildStatus.QUEUED: "cyan",
+    BuildStatus.RUNNING: "bold blue",
+    BuildStatus.PASSED: "bold green",
+    BuildStatus.FAILED: "bold red",
+    BuildStatus.FAILED_PRESTART: "bold red",
+    BuildStatus.KILLED: "magenta",
+    BuildStatus.SKIPPED: "yellow",
+    StageStatus.PENDING: "dim",
+    BuildStatus.PENDING_APPROVAL: "bold yellow",
+    BuildStatus.DECLINED: "magenta",
     "header": "bold",
     "label": "dim",
     "id": "bold",

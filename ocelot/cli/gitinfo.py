@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
+
+from ocelot.gitops import try_git  # light: runs git, imports no server code
 
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.*)$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -62,34 +63,26 @@ def parse_remote(remote: str, base: Path | None = None) -> str | None:
     return _last_two(str(path))
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
-        return None
-    return proc.stdout.strip() or None
+def _ask_git(args: list[str], cwd: Path) -> str | None:
+    """git's trimmed answer in ``cwd``, or None (no checkout, no git, no such thing)."""
+    return (try_git(args, cwd=cwd, timeout=10) or "").strip() or None
 
 
 def detect(cwd: Path | None = None) -> Checkout | None:
     """The checkout containing ``cwd`` (default: the current directory), or None."""
     cwd = Path.cwd() if cwd is None else cwd
-    root = _git(["rev-parse", "--show-toplevel"], cwd)
+    root = _ask_git(["rev-parse", "--show-toplevel"], cwd)
     if root is None:
         return None
-    remote = _git(["remote", "get-url", "origin"], cwd)
+    remote = _ask_git(["remote", "get-url", "origin"], cwd)
     return Checkout(
         root=Path(root),
         repo=parse_remote(remote, Path(root)) if remote else None,
-        head=_git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], cwd),
-        branch=_git(["symbolic-ref", "--short", "-q", "HEAD"], cwd),
+        head=_ask_git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], cwd),
+        branch=_ask_git(["symbolic-ref", "--short", "-q", "HEAD"], cwd),
     )
 
 
 def expand_hash(prefix: str, cwd: Path | None = None) -> str | None:
     """The full hash of a commit prefix in the checkout at ``cwd``, or None if unknown."""
-    return _git(["rev-parse", "--verify", "-q", f"{prefix}^{{commit}}"], cwd or Path.cwd())
+    return _ask_git(["rev-parse", "--verify", "-q", f"{prefix}^{{commit}}"], cwd or Path.cwd())

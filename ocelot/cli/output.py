@@ -19,6 +19,7 @@ from rich.theme import Theme
 
 from ocelot.cli.config import ClientConfig
 from ocelot.formatting import duration
+from ocelot.status import NotificationOutcome
 
 DASH = "-"
 
@@ -99,11 +100,20 @@ def build_header(build: Mapping[str, Any]) -> Table:
         ("pending", _optional(build.get("pending_reason"))),
         ("trust", _optional(None if build.get("trusted", True) else _untrusted(build))),
         ("reason", _optional(build.get("failure_reason"), style_for("error"))),
+        ("debug", _optional(_debug(build.get("kept_container")))),
     ]
     for label, value in rows:
         if value is not None:
             grid.add_row(label, value)
     return grid
+
+
+def _debug(kept: str | None) -> str | None:
+    """How to get into what a failed build kept (``OCELOT_KEEP_CONTAINERS``): its container,
+    or its workspace directory on the worker host (local executor)."""
+    if not kept:
+        return None
+    return f"cd {kept}" if kept.startswith("/") else f"docker exec -it {kept} sh"
 
 
 def _attempts(build: Mapping[str, Any]) -> Text | None:
@@ -128,7 +138,7 @@ def _notified(build: Mapping[str, Any]) -> Text | None:
         part = f"{channel} {target}: {entry.get('outcome')}"
         if tries > 1:
             part += f" ({tries} attempts)"
-        if entry.get("outcome") != "sent" and entry.get("error"):
+        if entry.get("outcome") != NotificationOutcome.SENT and entry.get("error"):
             part += f" — {entry.get('error')}"
         parts.append(part)
     return Text("; ".join(parts))
@@ -243,18 +253,21 @@ def repos_table(repos: Sequence[Mapping[str, Any]]) -> Table:
 
 
 def discover_table(rows: Sequence[Mapping[str, Any]]) -> Table:
-    """``ocelot repos discover``: repository, whether it has ocelot.yml, tracked (new/already/no)
-    and why a repository could not be checked or tracked."""
+    """``ocelot repos discover``: repository, whether it has ocelot.yml, tracked (new/already/no),
+    how a newly tracked one builds (webhook/poll), and why a repository could not be checked
+    or tracked, or is polled."""
     table = _compact_table()
     table.add_column("repo", no_wrap=True, overflow="ellipsis", style=style_for("repo"))
     table.add_column("ocelot.yml", no_wrap=True)
     table.add_column("tracked", no_wrap=True)
+    table.add_column("builds", no_wrap=True)
     table.add_column("note", overflow="fold")
     for row in rows:
         table.add_row(
             _text(row.get("full_name")),
             Text("yes" if row.get("has_ocelot_yml") else "no"),
             _text(row.get("tracked")),
+            _text(row.get("setup") or ""),
             _text(row.get("reason") or ""),
         )
     return table

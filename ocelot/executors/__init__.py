@@ -14,7 +14,9 @@ from ocelot.errors import ExecutorError
 from ocelot.executors.base import (
     BuildKey,
     Executor,
+    HomeFile,
     OutputCallback,
+    RegistryLogin,
     ResourceLimits,
     StageOutcome,
     StopCheck,
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BuildKey",
     "Executor",
+    "HomeFile",
     "OutputCallback",
+    "RegistryLogin",
     "ResourceLimits",
     "StageOutcome",
     "StopCheck",

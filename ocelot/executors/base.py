@@ -23,6 +23,18 @@ Environment
     stages must not depend on it; secrets belong in ``run_stage``'s ``env`` and never in
     images, labels or logs.
 
+Credentials
+    The runner decides what a build may have (:mod:`ocelot.runner.secrets`); an executor only
+    delivers it, and is the only code that talks to its backend. ``registry_logins`` (of
+    ``prepare`` and ``run_stage``) are the registry logins the build may use: an executor that
+    pulls images pulls the build's image, and a stage's own ``image``, with the login whose
+    :attr:`RegistryLogin.registry` is the image's registry, every time (so a revoked login
+    takes effect at once), handing the login to the daemon with that request only; images of
+    a registry without a login are used as found, or pulled anonymously. ``home_files``
+    (``prepare`` only) are files for ``$HOME`` of the build environment (ssh keys, maven
+    settings), given by path relative to ``$HOME``; they must not outlive the build attempt
+    nor reach the worker's disk. What each backend does with them is in its docstring.
+
 Concurrency
     One executor object may serve several builds at once from different threads or
     processes; calls for *different* keys never interfere. Calls for one key are sequential,
@@ -48,8 +60,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Protocol
 
 OutputCallback = Callable[[bytes], None]
@@ -93,6 +106,57 @@ class StageOutcome:
     error: str | None = None
 
 
+DOCKER_HUB = frozenset(
+    {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+)
+
+
+def registry_host(url: str) -> str:
+    """The registry a URL names, as :attr:`RegistryLogin.registry` spells it:
+    ``https://index.docker.io/v1/`` → ``docker.io``, ``127.0.0.1:5000/secret`` →
+    ``127.0.0.1:5000``, ``http://Reg.Example.com:8443/x`` → ``reg.example.com:8443``."""
+    host = url.strip().split("://", 1)[-1].split("/", 1)[0].lower()
+    return "docker.io" if host in DOCKER_HUB else host
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """A login for one image registry. ``registry`` is ``host[:port]`` as
+    :func:`registry_host` spells it (``docker.io`` for Docker Hub). Never logged."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class HomeFile:
+    """A file an executor puts under ``$HOME`` of the build environment. Its directories are
+    created 0700. Never logged."""
+
+    content: str = field(repr=False)
+    mode: int = 0o600
+
+
+NO_HOME_FILES: Mapping[str, HomeFile] = MappingProxyType({})
+
+
+def image_registry(image: str) -> str:
+    """The registry an image name points at, by Docker's rule (the first path component is a
+    registry when it has a ``.`` or ``:`` or is ``localhost``; otherwise Docker Hub):
+    ``127.0.0.1:5000/team/app:1`` → ``127.0.0.1:5000``, ``alpine`` → ``docker.io``."""
+    first, _, rest = image.strip().partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return registry_host(first)
+    return "docker.io"
+
+
+def login_for(registry: str, logins: Sequence[RegistryLogin]) -> RegistryLogin | None:
+    """The login of ``logins`` for ``registry`` (``host[:port]``), if any."""
+    wanted = registry_host(registry)
+    return next((login for login in logins if login.registry == wanted), None)
+
+
 @dataclass(frozen=True)
 class ResourceLimits:
     """Fences of a build's processes (``OCELOT_BUILD_*``); ``None`` or 0 means no limit.
@@ -114,11 +178,20 @@ class Executor(Protocol):
     name: str
 
     def prepare(
-        self, key: BuildKey, checkout: Path, image: str | None, env: Mapping[str, str]
+        self,
+        key: BuildKey,
+        checkout: Path,
+        image: str | None,
+        env: Mapping[str, str],
+        *,
+        registry_logins: Sequence[RegistryLogin] = (),
+        home_files: Mapping[str, HomeFile] = NO_HOME_FILES,
     ) -> str:
         """Create the build environment and put a copy of ``checkout`` in its workspace.
 
-        Returns the workspace path as the stage scripts see it ("/workspace" in docker).
+        ``image`` is pulled with the matching one of ``registry_logins``, and ``home_files``
+        go to ``$HOME`` (module docstring, "Credentials"). Returns the workspace path as the
+        stage scripts see it ("/workspace" in docker).
         """
         ...
 
@@ -135,12 +208,14 @@ class Executor(Protocol):
         should_stop: StopCheck,
         timeout: float | None,
         grace: float,
+        registry_logins: Sequence[RegistryLogin] = (),
     ) -> StageOutcome:
         """Run ``argv`` in ``workdir`` with ``env``, streaming its output to ``on_output``.
 
         When ``should_stop()`` turns true or ``timeout`` seconds pass, the stage's processes get
         SIGTERM and, ``grace`` seconds later, SIGKILL. ``image`` not ``None`` runs the stage in
-        a container of its own from that image, sharing the build's workspace.
+        a container of its own from that image, sharing the build's workspace; it is pulled
+        with the matching one of ``registry_logins`` (the build's, as given to ``prepare``).
         """
         ...
 

@@ -19,6 +19,15 @@ The checkout is copied into the volume with ``put_archive`` (a tar built in a te
 never bind-mounted, so a daemon on another host (``DOCKER_HOST``) works the same. Its files
 are owned by the container's user (``id -u``/``id -g``), so a non-root image can write them.
 
+Credentials: an image (the build's, or a stage's own) whose registry has one of the
+``registry_logins`` is pulled with that login on every use, the login passed to the daemon
+with the pull request (no ``docker login``, no ``~/.docker/config.json`` anywhere); other
+images are used when the daemon has them, else pulled anonymously. ``home_files`` are
+streamed from memory (``put_archive`` of a tar built in memory) into ``$HOME`` of the build
+container, owned by the container's user, directories 0700: they never touch the worker's
+disk, are in no image and go away with the container. Stage containers of a stage's own
+``image`` do not get them.
+
 Killing a stage: docker cannot signal an exec, so every stage runs as
 ``sh -c 'printf <marker><pid>; exec "$@"'``. runc starts each exec as a session leader, so
 that pid is also the session and process group id of everything the stage starts. The marker
@@ -34,6 +43,7 @@ exec's output ~2 s late).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import signal
@@ -46,16 +56,23 @@ from typing import Any
 
 import docker
 import requests
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.auth import resolve_repository_name
+from docker.errors import APIError, DockerException, ImageNotFound, InvalidRepository, NotFound
 from docker.models.containers import Container
+from docker.utils import parse_repository_tag
 
 from ocelot.errors import ExecutorError
 from ocelot.executors.base import (
+    NO_HOME_FILES,
     BuildKey,
+    HomeFile,
     OutputCallback,
+    RegistryLogin,
     ResourceLimits,
     StageOutcome,
     StopCheck,
+    login_for,
+    registry_host,
     supervise,
 )
 
@@ -77,6 +94,8 @@ SECURITY_OPT = ("no-new-privileges",)
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
 _MARKER = b"\x1eocelot-stage-pid="
 _ANNOUNCE = 'printf \'\\036ocelot-stage-pid=%s\\n\' "$$"; exec "$@"'
+# The container user's $HOME (made if missing), uid and gid, one per line.
+_WHO_AND_WHERE = 'mkdir -p "${HOME:-/root}" && printf "%s\\n" "${HOME:-/root}" && id -u && id -g'
 _KILL = """sig=$1 leader=$2
 kill -s "$sig" -- "-$leader" 2>/dev/null
 for d in /proc/[0-9]*; do
@@ -104,6 +123,23 @@ def stage_container_name(key: BuildKey, stage: str, instance: str = "") -> str:
     return f"ocelot-{_ns(instance)}{key.slug}-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', stage)[:60]}"
 
 
+def image_registry(image: str) -> str:
+    """The registry ``image`` comes from, as :func:`registry_host` spells it:
+    ``ocelot/busybox`` → ``docker.io``, ``127.0.0.1:5000/x/y:1`` → ``127.0.0.1:5000``."""
+    repository, _ = parse_repository_tag(image)
+    return registry_host(resolve_repository_name(repository)[0])
+
+
+def image_login(image: str, logins: Sequence[RegistryLogin]) -> RegistryLogin | None:
+    """The login of ``logins`` for the registry of ``image`` (None for a malformed name)."""
+    if not logins:
+        return None
+    try:
+        return login_for(image_registry(image), logins)
+    except InvalidRepository:
+        return None
+
+
 class DockerExecutor:
     """Runs builds in containers of a docker daemon (local or remote). Stateless per build."""
 
@@ -126,16 +162,24 @@ class DockerExecutor:
         self._host_cpus: int | None = None
 
     def prepare(
-        self, key: BuildKey, checkout: Path, image: str | None, env: Mapping[str, str]
+        self,
+        key: BuildKey,
+        checkout: Path,
+        image: str | None,
+        env: Mapping[str, str],
+        *,
+        registry_logins: Sequence[RegistryLogin] = (),
+        home_files: Mapping[str, HomeFile] = NO_HOME_FILES,
     ) -> str:
-        """Create volume and build container, copy ``checkout`` in; returns ``/workspace``."""
+        """Create volume and build container, copy ``checkout`` and ``home_files`` in; returns
+        ``/workspace``. ``image`` is pulled with its registry's login, if there is one."""
         if not image:
             raise ExecutorError("the docker executor needs an image for the build")
         if not checkout.is_dir():
             raise ExecutorError(f"checkout {checkout} is not a directory")
         client = self.client()
         self.destroy(key)  # a retried prepare starts from scratch
-        self._ensure_image(client, image)
+        self._ensure_image(client, image, registry_logins)
         try:
             with self._api(f"create the build container from {image}"):
                 client.volumes.create(
@@ -145,6 +189,8 @@ class DockerExecutor:
                     client, image, container_name(key, self.instance), key, env=env
                 )
             self._copy_in(container, checkout, *self._user_ids(container))
+            if home_files:
+                self._put_home_files(container, home_files)
         except BaseException:
             with contextlib.suppress(ExecutorError):
                 self.destroy(key)
@@ -164,9 +210,10 @@ class DockerExecutor:
         should_stop: StopCheck,
         timeout: float | None,
         grace: float,
+        registry_logins: Sequence[RegistryLogin] = (),
     ) -> StageOutcome:
         client = self.client()
-        with self._stage_container(client, key, stage, image) as container:
+        with self._stage_container(client, key, stage, image, registry_logins) as container:
             with self._api(f"start the stage in {container.name}"):
                 exec_id = client.api.exec_create(
                     container.id,
@@ -280,7 +327,15 @@ class DockerExecutor:
         labels |= {LABEL_INSTANCE: self.instance} if self.instance else {}
         return labels | {LABEL_WORKER: self.worker} | ({LABEL_STAGE: stage} if stage else {})
 
-    def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
+    def _ensure_image(
+        self, client: docker.DockerClient, image: str, logins: Sequence[RegistryLogin] = ()
+    ) -> None:
+        """Pull ``image`` with its registry's login if ``logins`` has one (every time, so a
+        revoked login takes effect at once); else use the daemon's copy or pull anonymously."""
+        login = image_login(image, logins)
+        if login is not None:
+            self._pull_with_login(client, image, login)
+            return
         with self._api(f"look up image {image}"):
             with contextlib.suppress(ImageNotFound):
                 client.images.get(image)
@@ -293,6 +348,39 @@ class DockerExecutor:
                     f"image {image} not found on this worker's docker daemon, "
                     f"and pulling it failed: {reason}"
                 ) from exc
+
+    def _pull_with_login(
+        self, client: docker.DockerClient, image: str, login: RegistryLogin
+    ) -> None:
+        """Pull ``image`` with ``login``, given to the daemon with this request, stored nowhere."""
+        auth = {
+            "username": login.username,
+            "password": login.password,
+            "serveraddress": login.registry,
+        }
+        with self._api(f"pull {image}"):
+            try:
+                client.images.pull(image, auth_config=auth)
+            except APIError as exc:
+                raise ExecutorError(
+                    f"pulling {image} from {login.registry} as {login.username!r} failed: "
+                    f"{exc.explanation or exc.status_code}"
+                ) from None
+
+    def _put_home_files(self, container: Container, files: Mapping[str, HomeFile]) -> None:
+        """Stream ``files`` from memory into ``$HOME`` of ``container``, owned by its user."""
+        try:
+            code, out = container.exec_run(["sh", "-c", _WHO_AND_WHERE])
+            parts = out.decode(errors="replace").splitlines() if code == 0 else []
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                raise ExecutorError("cannot find the home directory of the build container's user")
+            home, uid, gid = parts[0], int(parts[1]), int(parts[2])
+            if not container.put_archive("/", home_archive(home, files, uid, gid)):
+                raise ExecutorError("docker refused the credentials files for the build container")
+        except (DockerException, requests.RequestException) as exc:
+            raise ExecutorError(
+                f"could not put credentials files into the build container: {type(exc).__name__}"
+            ) from None
 
     def _start(
         self,
@@ -322,7 +410,12 @@ class DockerExecutor:
 
     @contextlib.contextmanager
     def _stage_container(
-        self, client: docker.DockerClient, key: BuildKey, stage: str, image: str | None
+        self,
+        client: docker.DockerClient,
+        key: BuildKey,
+        stage: str,
+        image: str | None,
+        logins: Sequence[RegistryLogin] = (),
     ) -> Iterator[Container]:
         """The build container, or a fresh container of ``image`` removed after the stage."""
         if image is None:
@@ -336,7 +429,7 @@ class DockerExecutor:
                 raise ExecutorError(f"build container {name} is {container.status}, not running")
             yield container
             return
-        self._ensure_image(client, image)
+        self._ensure_image(client, image, logins)
         name = stage_container_name(key, stage, self.instance)
         with self._api(f"start a container from {image} for stage {stage!r}"):
             try:
@@ -381,6 +474,36 @@ class DockerExecutor:
             buf.seek(0)
             with self._api(f"copy the checkout into {WORKSPACE}"):
                 container.put_archive("/", buf)
+
+
+def home_archive(home: str, files: Mapping[str, HomeFile], uid: int, gid: int) -> bytes:
+    """A tar of ``files`` under ``home`` (and their directories, 0700), owned by uid:gid; built
+    in memory, so the secrets in it never touch the worker's disk."""
+    for name in files:
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise ExecutorError(f"home file {name!r} is not a path inside $HOME")
+    buf = io.BytesIO()
+    now = time.time()
+    top = home.strip("/")
+    dirs = {str(parent) for name in files for parent in Path(name).parents} - {"."}
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in sorted(dirs):
+            info = tarfile.TarInfo(f"{top}/{name}".lstrip("/"))
+            info.type, info.mode, info.uid, info.gid, info.mtime = (
+                tarfile.DIRTYPE,
+                0o700,
+                uid,
+                gid,
+                now,
+            )
+            tar.addfile(info)
+        for name, file in sorted(files.items()):
+            data = file.content.encode()
+            info = tarfile.TarInfo(f"{top}/{name}".lstrip("/"))
+            info.size, info.mode, info.uid, info.gid = len(data), file.mode, uid, gid
+            info.mtime = now
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 class _Leader:

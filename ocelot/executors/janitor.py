@@ -1,10 +1,13 @@
 """The periodic janitor for Docker: what crashes, kept debug containers and image churn leave.
 
-Removes every Ocelot-labelled container (any worker's) that is older than the age limit and
-whose build attempt is not running — kept containers of failed builds
-(``OCELOT_KEEP_CONTAINERS``) included, once their age has passed — with its workspace
-volume, then dangling images older than the same age. Returns what it removed and the space
-Docker reports as freed.
+:func:`prune` removes every Ocelot-labelled container (any worker's) that is older than the
+age limit and whose build attempt the caller does not spare (running, or kept for debugging
+and younger than ``OCELOT_JANITOR_AGE``: :func:`ocelot.runner.leftovers.spared`), with its
+workspace volume, then dangling images older than the same age. Returns what it removed and
+the space Docker reports as freed.
+
+:func:`kept_name` says how a person reaches what ``finish`` kept of a failed build
+(``OCELOT_KEEP_CONTAINERS``): the build container's name for ``docker exec``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,14 @@ from datetime import UTC, datetime, timedelta
 import docker
 from docker.errors import APIError, NotFound
 
-from ocelot.executors.base import BuildKey
-from ocelot.executors.docker import LABEL_ATTEMPT, LABEL_BUILD, LABEL_INSTANCE, volume_name
+from ocelot.executors.base import BuildKey, Executor
+from ocelot.executors.docker import (
+    LABEL_ATTEMPT,
+    LABEL_BUILD,
+    LABEL_INSTANCE,
+    container_name,
+    volume_name,
+)
 
 
 @dataclass
@@ -39,14 +48,26 @@ def _created(attrs: dict) -> datetime:  # type: ignore[type-arg]
     return datetime.fromisoformat(f"{base}.{(frac or '0')[:6]}+00:00")
 
 
+def kept_name(executor: Executor, key: BuildKey) -> str:
+    """What a person opens to look into the kept environment of ``key``: the build
+    container's name (docker: ``docker exec -it <name> sh``), the workspace directory on the
+    worker host (local), else ``<executor>:<build>-<attempt>``."""
+    if executor.name == "docker":
+        return container_name(key, getattr(executor, "instance", ""))
+    workspace = getattr(executor, "workspace", None)
+    if executor.name == "local" and callable(workspace):
+        return str(workspace(key))
+    return f"{executor.name}:{key.slug}"
+
+
 def prune(
     client: docker.DockerClient,
-    running: Callable[[BuildKey], bool],
+    spare: Callable[[BuildKey], bool],
     older_than: timedelta,
     instance: str = "",
 ) -> Freed:
-    """Remove old leftovers of this installation (``instance``) whose attempt ``running``
-    says is over."""
+    """Remove old leftovers of this installation (``instance``) whose attempt ``spare``
+    does not keep (a running attempt, a kept one younger than the age limit)."""
     freed = Freed()
     cutoff = datetime.now(UTC) - older_than
     selector = [LABEL_BUILD] + ([f"{LABEL_INSTANCE}={instance}"] if instance else [])
@@ -56,7 +77,7 @@ def prune(
             key = BuildKey(int(labels[LABEL_BUILD]), int(labels[LABEL_ATTEMPT]))
         except (KeyError, ValueError):
             continue
-        if running(key) or _created(container.attrs) > cutoff:
+        if spare(key) or _created(container.attrs) > cutoff:
             continue
         with contextlib.suppress(NotFound):
             container.remove(force=True, v=True)

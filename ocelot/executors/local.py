@@ -15,6 +15,12 @@ reserves more address space than that fails to start (raise ``OCELOT_BUILD_MEMOR
 to 0 for such builds). There is no per-build CPU or process limit here: ``RLIMIT_NPROC`` counts
 every process of the worker's user, not the build's, so it is not used.
 
+Credentials: ``registry_logins`` are ignored (there are no images to pull). ``home_files``
+(ssh keys, maven settings) are ignored too: the only ``$HOME`` here is the worker's own, and
+writing a build's keys there would hand them to every later build on the host and leave them
+on its disk. Builds on this executor get the account's env secrets only (in ``run_stage``'s
+``env``), like everywhere.
+
 Each stage is a new session (``start_new_session``), so its whole process group can be
 signalled with :func:`os.killpg`: SIGTERM, then SIGKILL after the grace period. Background
 processes a stage leaves behind are not killed when it ends normally (nothing tracks them once
@@ -37,8 +43,11 @@ from pathlib import Path
 
 from ocelot.errors import ExecutorError
 from ocelot.executors.base import (
+    NO_HOME_FILES,
     BuildKey,
+    HomeFile,
     OutputCallback,
+    RegistryLogin,
     ResourceLimits,
     StageOutcome,
     StopCheck,
@@ -69,9 +78,17 @@ class LocalExecutor:
         return self.workspaces / f".{key.slug}.worker"
 
     def prepare(
-        self, key: BuildKey, checkout: Path, image: str | None, env: Mapping[str, str]
+        self,
+        key: BuildKey,
+        checkout: Path,
+        image: str | None,
+        env: Mapping[str, str],
+        *,
+        registry_logins: Sequence[RegistryLogin] = (),
+        home_files: Mapping[str, HomeFile] = NO_HOME_FILES,
     ) -> str:
-        """Copy ``checkout`` to a fresh workspace directory; ``image`` and ``env`` are ignored."""
+        """Copy ``checkout`` to a fresh workspace directory. ``image``, ``env``,
+        ``registry_logins`` and ``home_files`` are ignored (module docstring)."""
         if not checkout.is_dir():
             raise ExecutorError(f"checkout {checkout} is not a directory")
         target = self.workspace(key)
@@ -98,6 +115,7 @@ class LocalExecutor:
         should_stop: StopCheck,
         timeout: float | None,
         grace: float,
+        registry_logins: Sequence[RegistryLogin] = (),
     ) -> StageOutcome:
         if image is not None:
             raise ExecutorError(

@@ -10,8 +10,10 @@ A forge has two halves, both behind :class:`Forge`:
 * :meth:`Forge.verify` — whether the request is authentic for ``secret``. Implementations
   compare with :func:`hmac.compare_digest` only, and return False (never raise) for a missing,
   malformed or wrong signature.
-* :meth:`Forge.parse` — the payload as an :class:`Event` (something to build) or
-  :class:`Ignored` with the reason (ping, closed PR, deleted branch, other events).
+* :meth:`Forge.parse` — the payload as the list of :class:`Event` it asks to build (one
+  for a GitHub or GitLab delivery; a Bitbucket push may move several refs at once: one per
+  ref, never empty) or :class:`Ignored` with the reason (ping, closed PR, deleted branch,
+  other events).
 
 **Calling the forge's API** (network; called from Celery tasks on the ``forge`` queue, never
 from a build step or a web request that a forge is waiting on):
@@ -20,6 +22,8 @@ from a build step or a web request that a forge is waiting on):
 * :meth:`Forge.create_comment` / :meth:`Forge.edit_comment` — one comment per PR, edited later.
 * :meth:`Forge.install_hook` / :meth:`Forge.remove_hook` — ``ocelot watch`` / ``unwatch``.
 * :meth:`Forge.fetch_file` — a file at a commit (None when absent).
+* :meth:`Forge.default_branch` — the repository's default branch (None for an empty one);
+  ``ocelot watch`` reads ``ocelot.yml`` there before installing a hook.
 * :meth:`Forge.list_repos` — repositories of an account (discovery): ``full_name``,
   ``clone_url`` and ``default_branch`` (empty for an empty repository).
 * :meth:`Forge.clone_credentials` — the (username, password) pair git uses over HTTPS.
@@ -102,6 +106,11 @@ class Ignored:
     event: str = ""
 
 
+def as_events(found: Event | Ignored) -> list[Event] | Ignored:
+    """One event as the list :meth:`Forge.parse` returns (an Ignored as it is)."""
+    return [found] if isinstance(found, Event) else found
+
+
 @dataclass
 class ForgeHttp:
     """A small JSON-over-HTTPS client shared by the API forges (token never in messages)."""
@@ -171,7 +180,9 @@ class Forge(Protocol):
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool: ...
 
-    def parse(self, headers: Mapping[str, str], payload: Mapping[str, Any]) -> Event | Ignored: ...
+    def parse(
+        self, headers: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> list[Event] | Ignored: ...
 
     # -- calling the API ------------------------------------------------------------------
     def set_status(
@@ -187,6 +198,8 @@ class Forge(Protocol):
     def remove_hook(self, repo: str, hook_id: str) -> None: ...
 
     def fetch_file(self, repo: str, ref: str, path: str) -> str | None: ...
+
+    def default_branch(self, repo: str) -> str | None: ...
 
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]: ...
 

@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from ocelot.forges import token_user
 from ocelot.forges.base import (
     Event,
     ForgeHttp,
     Ignored,
     StatusState,
+    as_events,
     collect_pages,
     dig,
     lower_headers,
@@ -67,19 +69,20 @@ class Bitbucket:
 
     def parse(
         self, headers: Mapping[str, str], payload: Mapping[str, Any]
-    ) -> Event | Ignored | list[Event]:
+    ) -> list[Event] | Ignored:
         event = self.event_name(headers)
         if event == "repo:push":
             return self._push(payload)
         if event in PR_EVENTS:
-            return self._pull_request(payload, event)
+            return as_events(self._pull_request(payload, event))
         if event.startswith("pullrequest:"):
             number = dig(payload, "pullrequest", "id")
             state = dig(payload, "pullrequest", "state") or event.split(":")[1]
             return Ignored(f"pull request #{number} {str(state).lower()}: not built", event)
         return Ignored(f"event {event or '(none)'!r} is not built", event)
 
-    def _push(self, p: Mapping[str, Any]) -> Event | Ignored | list[Event]:
+    def _push(self, p: Mapping[str, Any]) -> list[Event] | Ignored:
+        """One event per branch or tag the push moved (a push may move several)."""
         repo, actor = self.repo_name(p) or "", _actor(p)
         events: list[Event] = []
         gone: list[str] = []
@@ -179,6 +182,10 @@ class Bitbucket:
         data = self.http.get_optional(f"repositories/{repo}/src/{ref}/{path}")
         return data if isinstance(data, str) else None
 
+    def default_branch(self, repo: str) -> str | None:
+        data = self.http.request("GET", f"repositories/{repo}")
+        return text(dig(data, "mainbranch", "name"))
+
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
         """Repositories of the workspace ``acct``; 100 a page, up to 1,000."""
 
@@ -205,7 +212,8 @@ class Bitbucket:
         return out
 
     def clone_credentials(self) -> tuple[str, str] | None:
-        return ("x-token-auth", self.token) if self.token else None
+        user = token_user(self.name)
+        return (user, self.token) if user and self.token else None
 
 
 def _is_fork(pr: Mapping[str, Any]) -> bool:

@@ -31,7 +31,9 @@ class PlainGit:
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         return False
 
-    def parse(self, headers: Mapping[str, str], payload: Mapping[str, Any]) -> Event | Ignored:
+    def parse(
+        self, headers: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> list[Event] | Ignored:
         return Ignored("plain git repositories send no webhooks")
 
     def set_status(
@@ -55,6 +57,9 @@ class PlainGit:
         return None
 
     def fetch_file(self, repo: str, ref: str, path: str) -> str | None:
+        return None
+
+    def default_branch(self, repo: str) -> str | None:
         return None
 
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:

@@ -13,12 +13,14 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ocelot.forges import token_user
 from ocelot.forges.base import (
     ZERO_SHA,
     Event,
     ForgeHttp,
     Ignored,
     StatusState,
+    as_events,
     collect_pages,
     dig,
     lower_headers,
@@ -68,14 +70,16 @@ class GitHub:
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         return verify_sha256(lower_headers(headers).get("x-hub-signature-256"), secret, body)
 
-    def parse(self, headers: Mapping[str, str], payload: Mapping[str, Any]) -> Event | Ignored:
+    def parse(
+        self, headers: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> list[Event] | Ignored:
         event = self.event_name(headers)
         if event == "ping":
             return Ignored("ping: the webhook is set up", event)
         if event == "push":
-            return self._push(payload)
+            return as_events(self._push(payload))
         if event == "pull_request":
-            return self._pull_request(payload)
+            return as_events(self._pull_request(payload))
         if event == "create":
             return Ignored("create events are not built (the push event builds the tag)", event)
         return Ignored(f"event {event or '(none)'!r} is not built", event)
@@ -200,6 +204,10 @@ class GitHub:
             return None
         return base64.b64decode(str(data["content"])).decode("utf-8", errors="replace")
 
+    def default_branch(self, repo: str) -> str | None:
+        data = self.http.request("GET", f"repos/{repo}")
+        return text(dig(data, "default_branch"))
+
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
         """Every repository of ``acct``: as an organisation first (``orgs/…/repos`` includes
         the private ones the token may see), else as a user; 100 a page, up to 1,000."""
@@ -224,4 +232,5 @@ class GitHub:
         return list(found.values())
 
     def clone_credentials(self) -> tuple[str, str] | None:
-        return ("x-access-token", self.token) if self.token else None
+        user = token_user(self.name)
+        return (user, self.token) if user and self.token else None

@@ -21,12 +21,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from ocelot.forges import token_user
 from ocelot.forges.base import (
     ZERO_SHA,
     Event,
     ForgeHttp,
     Ignored,
     StatusState,
+    as_events,
     collect_pages,
     dig,
     lower_headers,
@@ -104,15 +106,17 @@ class GitLab:
             return False
         return signature is None or _standard_ok(h, body, secret, now or time.time())
 
-    def parse(self, headers: Mapping[str, str], payload: Mapping[str, Any]) -> Event | Ignored:
+    def parse(
+        self, headers: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> list[Event] | Ignored:
         kind = str(payload.get("object_kind") or "")
         event = self.event_name(headers) or kind
         if kind == "push":
-            return self._push(payload, event)
+            return as_events(self._push(payload, event))
         if kind == "tag_push":
-            return self._tag(payload, event)
+            return as_events(self._tag(payload, event))
         if kind == "merge_request":
-            return self._merge_request(payload, event)
+            return as_events(self._merge_request(payload, event))
         return Ignored(f"event {event or '(none)'!r} is not built", event)
 
     def _actor(self, p: Mapping[str, Any]) -> str | None:
@@ -230,6 +234,10 @@ class GitLab:
             return None
         return base64.b64decode(str(data["content"])).decode("utf-8", errors="replace")
 
+    def default_branch(self, repo: str) -> str | None:
+        data = self.http.request("GET", f"projects/{_project(repo)}")
+        return text(dig(data, "default_branch"))
+
     def list_repos(self, acct: str) -> Sequence[dict[str, str]]:
         """Projects of the group ``acct``, else of the user ``acct``; 100 a page, up to 1,000."""
         rows: list[Any] = []
@@ -255,4 +263,5 @@ class GitLab:
         return self.http.get_optional(base, params={"per_page": 100, "page": page})
 
     def clone_credentials(self) -> tuple[str, str] | None:
-        return ("oauth2", self.token) if self.token else None
+        user = token_user(self.name)
+        return (user, self.token) if user and self.token else None

@@ -18,13 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
 from ocelot.models.repo import Repo
+from ocelot.status import FINISHED, WAITING, BuildStatus, StageStatus
 
-QUEUED, RUNNING, PASSED, FAILED = "QUEUED", "RUNNING", "PASSED", "FAILED"
-FAILED_PRESTART, KILLED, SKIPPED, PENDING = "FAILED_PRESTART", "KILLED", "SKIPPED", "PENDING"
-PENDING_APPROVAL, DECLINED = "PENDING_APPROVAL", "DECLINED"
-FINISHED = frozenset({PASSED, FAILED, FAILED_PRESTART, KILLED, SKIPPED, DECLINED})
-# Builds that have not started and may still be killed without a worker.
-WAITING = frozenset({QUEUED, PENDING_APPROVAL})
 TRIGGERS = ("cli", "api", "push", "pull_request", "tag", "poll", "rebuild")
 
 
@@ -44,7 +39,7 @@ class Build(Base):
     tag: Mapped[str | None] = mapped_column(String(500))
     pr_id: Mapped[str | None] = mapped_column(String(50))
     message: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default=QUEUED, index=True)
+    status: Mapped[str] = mapped_column(String(20), default=BuildStatus.QUEUED, index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     trigger: Mapped[str] = mapped_column(String(20), default="cli")
     triggered_by: Mapped[str | None] = mapped_column(String(200))
@@ -72,6 +67,10 @@ class Build(Base):
     trusted_config_text: Mapped[str | None] = mapped_column(Text)
     # One entry per attempt that did not finish the build: {attempt, worker, reason, at}.
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # What finish left in place for debugging (OCELOT_KEEP_CONTAINERS): the docker container
+    # name (local executor: the workspace path); cleared when a janitor or `admin prune`
+    # removes it. See ocelot.runner.leftovers.
+    kept_container: Mapped[str | None] = mapped_column(String(300))
 
     repo: Mapped[Repo] = relationship(lazy="joined")
     stages: Mapped[list[Stage]] = relationship(
@@ -117,6 +116,7 @@ class Build(Base):
             "approved_by": self.approved_by,
             "approved_at": iso(self.approved_at),
             "attempts": list(self.history or []),
+            "kept_container": self.kept_container,
         }
         if with_stages:
             data["stages"] = [s.to_dict() for s in self.current_stages()]
@@ -132,7 +132,7 @@ class Stage(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(20), default=PENDING)
+    status: Mapped[str] = mapped_column(String(20), default=StageStatus.PENDING)
     exit_code: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

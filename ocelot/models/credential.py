@@ -17,9 +17,7 @@ from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
-
-CREDENTIAL_TYPES = ("vcs", "repo", "ssh", "notify", "env")
-MASK = "*****"
+from ocelot.secrets.redaction import MASK
 
 
 class Credential(Base):

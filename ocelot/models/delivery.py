@@ -23,14 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
 
-ACCEPTED, IGNORED, SKIPPED, DUPLICATE, REJECTED = (
-    "accepted",
-    "ignored",
-    "skipped",
-    "duplicate",
-    "rejected",
-)
-
 
 class Delivery(Base):
     __tablename__ = "hook_deliveries"

@@ -17,9 +17,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
-
-SENDING, SENT, RETRYING, FAILED = "sending", "sent", "retrying", "failed"
-OUTCOMES = (SENDING, SENT, RETRYING, FAILED)
+from ocelot.status import NotificationOutcome
 
 
 class Notification(Base):
@@ -31,7 +29,7 @@ class Notification(Base):
     channel: Mapped[str] = mapped_column(String(20))  # "slack" | "email"
     target: Mapped[str] = mapped_column(String(1000))
     attempt: Mapped[int] = mapped_column(Integer, default=1)
-    outcome: Mapped[str] = mapped_column(String(20), default=SENDING)
+    outcome: Mapped[str] = mapped_column(String(20), default=NotificationOutcome.SENDING)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

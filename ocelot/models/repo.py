@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ocelot.forges import DEFAULT_VCS_TYPE
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
 
-VCS_TYPES = ("git", "github", "gitlab", "bitbucket")
 # What happens to an untrusted pull request (ocelot repos set --fork-prs):
 # wait for approval (default), run at once (still without credentials), or ignore it.
 FORK_PR_POLICIES = ("approve", "run", "ignore")
@@ -26,7 +26,7 @@ class Repo(Base):
     name: Mapped[str] = mapped_column(String(200))
     full_name: Mapped[str] = mapped_column(String(401), unique=True)
     url: Mapped[str] = mapped_column(String(2000))
-    vcs_type: Mapped[str] = mapped_column(String(20), default="git")
+    vcs_type: Mapped[str] = mapped_column(String(20), default=DEFAULT_VCS_TYPE)
     group: Mapped[str | None] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fork_prs: Mapped[str] = mapped_column(String(20), default="approve")

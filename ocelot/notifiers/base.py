@@ -11,18 +11,17 @@ Errors — the delivery code decides retries from the class alone:
 * any other :class:`~ocelot.errors.NotifierError` — retrying cannot help (no credential, bad
   webhook URL, HTTP 4xx, SMTP 5xx, authentication refused): recorded as ``failed`` at once.
 
-Messages of both never contain a secret: transports pass theirs to :func:`scrub` first.
+Messages of both never contain a secret: transports pass theirs to
+:func:`~ocelot.secrets.redaction.scrub` first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Protocol
 
 from ocelot.errors import NotifierError
 from ocelot.notifiers.message import Message
-
-MASK = "*****"
+from ocelot.secrets.redaction import MASK, scrub
 
 
 class TransientNotifierError(NotifierError):
@@ -45,14 +44,6 @@ class Notifier(Protocol):
         """Deliver ``message`` or raise :class:`NotifierError` /
         :class:`TransientNotifierError`."""
         ...
-
-
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every non-empty secret replaced by ``*****``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, MASK)
-    return text
 
 
 __all__ = ["MASK", "Notifier", "NotifierError", "TransientNotifierError", "scrub"]

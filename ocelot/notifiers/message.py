@@ -17,21 +17,21 @@ text. Only the link Ocelot makes to the build is real mrkdwn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ocelot.formatting import duration as format_duration
 from ocelot.models import Build
+from ocelot.secrets.redaction import Redactor, identity
+from ocelot.status import BuildStatus
 
-Redactor = Callable[[str], str]
 TAIL_LINES = 20
 SLACK_TEXT_LIMIT = 2800  # a Slack section block holds 3000 characters
-_EMOJI = {"PASSED": ":white_check_mark:", "FAILED": ":x:", "FAILED_PRESTART": ":x:"}
-
-
-def _identity(text: str) -> str:
-    return text
+_EMOJI: dict[str, str] = {
+    BuildStatus.PASSED: ":white_check_mark:",
+    BuildStatus.FAILED: ":x:",
+    BuildStatus.FAILED_PRESTART: ":x:",
+}
 
 
 def slack_escape(text: str) -> str:
@@ -81,7 +81,7 @@ class StageLine:
     exit_code: int | None
     seconds: float | None
 
-    def render(self, esc: Redactor = _identity) -> str:
+    def render(self, esc: Redactor = identity) -> str:
         code = f", exit {self.exit_code}" if self.exit_code not in (None, 0) else ""
         return f"{esc(self.name)}: {self.status} ({duration(self.seconds)}{code})"
 
@@ -109,7 +109,7 @@ class Message:
     def headline(self) -> str:
         return self._headline()
 
-    def _headline(self, esc: Redactor = _identity) -> str:
+    def _headline(self, esc: Redactor = identity) -> str:
         state = "FIXED" if "FIXED" in self.events else self.status
         return (
             f"{esc(self.repo)} {esc(self.ref)} {state} ({esc(self.hash_short)}) "
@@ -120,7 +120,7 @@ class Message:
     def subject(self) -> str:
         return f"[ocelot] {self.headline}"
 
-    def _facts(self, esc: Redactor = _identity) -> list[str]:
+    def _facts(self, esc: Redactor = identity) -> list[str]:
         who = f" by {esc(self.triggered_by)}" if self.triggered_by else ""
         subject = self.commit_message.splitlines()[0] if self.commit_message else ""
         lines = [
@@ -181,7 +181,7 @@ def compose(
     build_events: tuple[str, ...] = (),
     log_tail: str = "",
     failing_stage: str | None = None,
-    redact: Redactor = _identity,
+    redact: Redactor = identity,
 ) -> Message:
     """The message for a finished ``build`` (with its repo and stages loaded)."""
     data = build.to_dict()

@@ -21,11 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ocelot.models import Build
-from ocelot.models.build import FAILED, FAILED_PRESTART, PASSED
+from ocelot.status import BuildStatus
 
 PASS, FAIL, FIXED, CHANGED = "PASS", "FAIL", "FIXED", "CHANGED"
 EVENTS = (PASS, FAIL, FIXED, CHANGED)
-_RESULTS = {PASSED: PASS, FAILED: FAIL, FAILED_PRESTART: FAIL}
+_RESULTS: dict[str, str] = {
+    BuildStatus.PASSED: PASS,
+    BuildStatus.FAILED: FAIL,
+    BuildStatus.FAILED_PRESTART: FAIL,
+}
 
 
 def result_of(status: str) -> str | None:

@@ -1,6 +1,8 @@
 """The typed result of a valid ocelot.yml, and the decisions a build makes from it.
 
-:func:`load_config` lints the text and turns a valid file into a frozen :class:`BuildConfig`.
+:func:`load_config` lints the text and turns a valid file into a frozen :class:`BuildConfig`;
+each process does that once per distinct text (the result is cached and shared, so callers
+must treat it, and the dicts in it, as read-only).
 The other functions answer the questions the build pipeline asks of a config: does this
 branch build (:func:`check_branch`), does this stage run on this changeset
 (:func:`stage_runs`), and what exactly is executed, where (:func:`stage_command`).
@@ -9,6 +11,7 @@ Everything here is pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import shlex
 from collections.abc import Sequence
@@ -69,8 +72,23 @@ class BuildConfig:
     notify: dict[str, Any]
 
 
+CONFIG_CACHE_SIZE = 64
+"""How many distinct ocelot.yml texts a process keeps parsed (a build's steps all ask for the
+same text: route, prepare, every stage, finish, notifications)."""
+
+
 def load_config(text: str) -> BuildConfig:
-    """Lint ``text`` and build its config; raise ConfigError carrying every error issue."""
+    """Lint ``text`` and build its config; raise ConfigError carrying every error issue.
+
+    A valid text is parsed once per process: the same :class:`BuildConfig` object is returned
+    for it afterwards, so never change it (or its ``env``/``notify`` dicts). Invalid texts
+    are not cached (the error is raised again, with a fresh lint).
+    """
+    return _parse_config(text)
+
+
+@functools.lru_cache(maxsize=CONFIG_CACHE_SIZE)
+def _parse_config(text: str) -> BuildConfig:
     result = check(text)
     errors = result.errors
     if errors or result.data is None:

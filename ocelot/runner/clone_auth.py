@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from ocelot.db import session_scope
 from ocelot.errors import NotFound, SourceError
+from ocelot.forges import token_user
 from ocelot.models import HostKey, Repo
 from ocelot.runner.context import RunContext
 
@@ -52,8 +53,6 @@ case "$1" in
   *) printf '%s\\n' "$OCELOT_GIT_TOKEN" ;;
 esac
 """
-# The user name each forge accepts with a token as the password.
-_TOKEN_USER = {"github": "x-access-token", "gitlab": "oauth2", "bitbucket": "x-token-auth"}
 
 
 def is_ssh_url(url: str) -> bool:
@@ -201,7 +200,7 @@ def clone_credentials(ctx: RunContext, repo_id: int) -> Iterator[dict[str, str]]
                     known_hosts.append(str(hosts))
             if not known_hosts and host:
                 pinned = pinned_keys(session, host)
-        elif url.startswith("https://") and vcs_type in _TOKEN_USER:
+        elif url.startswith("https://") and token_user(vcs_type):
             try:
                 token = forge_token(session, ctx.settings, acct, vcs_type)
             except NotFound:
@@ -245,7 +244,7 @@ def clone_credentials(ctx: RunContext, repo_id: int) -> Iterator[dict[str, str]]
             env.update(
                 GIT_ASKPASS=str(helper),
                 OCELOT_GIT_TOKEN=token,
-                OCELOT_GIT_USERNAME=_TOKEN_USER[vcs_type],
+                OCELOT_GIT_USERNAME=str(token_user(vcs_type)),  # set: a token is only read then
             )
         try:
             yield env

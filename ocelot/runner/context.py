@@ -1,32 +1,44 @@
-"""What every pipeline step needs: settings, the DB engine, Redis and the executor."""
+"""What every pipeline step needs: settings, the DB engine, Redis and the executor; and what
+the steps announce (a build started or ended) for the worker to dispatch."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+import redis as redis_lib
 from sqlalchemy.engine import Engine
 
+from ocelot.executors.base import Executor
 from ocelot.settings import Settings
+from ocelot.status import FINISHED, BuildStatus
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A build's status change that people and forges should hear of: recorded by a runner
+    step right after it committed the change, dispatched by whoever ran the step."""
+
+    build_id: int
+    status: BuildStatus
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
 
 
 @dataclass
 class RunContext:
     settings: Settings
     engine: Engine
-    redis: Any = None
-    _executor: Any = field(default=None, repr=False)
-    # Called as hook(build_id, status) after a build's final status is committed (the worker
-    # registers "enqueue notifications"); hooks must be quick and never fail the build.
-    on_finished: list[Callable[[int, str], None]] = field(default_factory=list, repr=False)
-    # Called as hook(build_id, "RUNNING") once a worker claimed the build (forge status
-    # "pending", PR comment); same rules as on_finished.
-    on_started: list[Callable[[int, str], None]] = field(default_factory=list, repr=False)
+    # None: log chunks and "end" are stored but not published (tests, tools)
+    redis: redis_lib.Redis | None = None
+    _executor: Executor | None = field(default=None, repr=False)
+    # What the steps run with this context announced (build_started / build_finished), in
+    # order, until the worker takes them to dispatch (worker/signals.py: when the task ends).
+    announcements: list[Announcement] = field(default_factory=list, repr=False)
 
     @property
-    def executor(self) -> Any:
+    def executor(self) -> Executor:
         """The executor of this worker, created on first use (a Docker client per process)."""
         if self._executor is None:
             from ocelot.executors import make_executor
@@ -35,21 +47,16 @@ class RunContext:
         return self._executor
 
     def build_started(self, build_id: int) -> None:
-        """Run the ``on_started`` hooks; a failing hook is logged, never raised."""
-        for hook in self.on_started:
-            try:
-                hook(build_id, "RUNNING")
-            except Exception:
-                logging.getLogger(__name__).exception(
-                    "on_started hook failed for build %s", build_id
-                )
+        """Record that a worker claimed the build (forge status "pending", PR comment)."""
+        self.announcements.append(Announcement(build_id, BuildStatus.RUNNING))
 
     def build_finished(self, build_id: int, status: str) -> None:
-        """Run the ``on_finished`` hooks; a failing hook is logged, never raised."""
-        for hook in self.on_finished:
-            try:
-                hook(build_id, status)
-            except Exception:
-                logging.getLogger(__name__).exception(
-                    "on_finished hook failed for build %s", build_id
-                )
+        """Record that the build's final ``status`` is committed (notices, forge reports).
+        Call it right after that commit, and again on a redelivered step: dispatching is
+        idempotent, announcing too few times is not."""
+        self.announcements.append(Announcement(build_id, BuildStatus(status)))
+
+    def take_announcements(self) -> list[Announcement]:
+        """The recorded announcements, oldest first, each once; the list starts again empty."""
+        taken, self.announcements = self.announcements, []
+        return taken

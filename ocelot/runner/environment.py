@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ocelot.models import Build
-from ocelot.models.build import PASSED
+from ocelot.status import BuildStatus
 
 
 def previous_successful_commit(session: Session, build: Build) -> str:
@@ -15,7 +15,7 @@ def previous_successful_commit(session: Session, build: Build) -> str:
         .where(
             Build.repo_id == build.repo_id,
             Build.branch == build.branch,
-            Build.status == PASSED,
+            Build.status == BuildStatus.PASSED,
             Build.id < build.id,
         )
         .order_by(Build.id.desc())

@@ -6,20 +6,13 @@ import logging
 
 from ocelot.db import session_scope
 from ocelot.executors import BuildKey
+from ocelot.lifecycle import move
 from ocelot.logstream import publish_end
-from ocelot.models import Build, utcnow
-from ocelot.models.build import (
-    FAILED,
-    FAILED_PRESTART,
-    FINISHED,
-    KILLED,
-    PASSED,
-    PENDING,
-    RUNNING,
-    SKIPPED,
-)
+from ocelot.models import Build
 from ocelot.pipeline import load_config
+from ocelot.runner import leftovers
 from ocelot.runner.context import RunContext
+from ocelot.status import FINISHED, BuildStatus, StageStatus
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +29,29 @@ def allowed_to_fail(build: Build) -> set[int]:
 
 
 def _settle(build: Build) -> None:
+    """End the current attempt's unfinished stages, then move a RUNNING build to its result
+    (a FAILED_PRESTART build keeps its status and reason)."""
     stages = build.current_stages()
     for stage in stages:
-        if stage.status == RUNNING:  # the worker died or crashed under it
-            stage.status = KILLED if build.kill_requested_by else FAILED
+        if stage.status == StageStatus.RUNNING:  # the worker died or crashed under it
+            stage.status = StageStatus.KILLED if build.kill_requested_by else StageStatus.FAILED
             stage.add_message("interrupted")
-        elif stage.status == PENDING:
-            stage.status = SKIPPED
+        elif stage.status == StageStatus.PENDING:
+            stage.status = StageStatus.SKIPPED
             stage.add_message("not run")
-    if build.status == FAILED_PRESTART:
+    if build.status != BuildStatus.RUNNING:
         return
-    killed = build.kill_requested_by or any(s.status == KILLED for s in stages)
+    killed = build.kill_requested_by or any(s.status == StageStatus.KILLED for s in stages)
     allowed = allowed_to_fail(build)
-    failed = [s for s in stages if s.status == FAILED and s.position not in allowed]
+    failed = [s for s in stages if s.status == StageStatus.FAILED and s.position not in allowed]
     if killed:
-        build.status = KILLED
-        build.failure_reason = f"killed by {build.kill_requested_by or 'request'}"
+        move(build, BuildStatus.KILLED, f"killed by {build.kill_requested_by or 'request'}")
     elif failed:
         first = failed[0]
-        build.status = FAILED
         detail = next((m for m in reversed(first.messages or []) if m), "failed")
-        build.failure_reason = f"stage {first.name!r} failed: {detail}"
+        move(build, BuildStatus.FAILED, f"stage {first.name!r} failed: {detail}")
     else:
-        build.status = PASSED
-        build.failure_reason = None
+        move(build, BuildStatus.PASSED)
 
 
 def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
@@ -71,18 +63,25 @@ def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
         build = session.get(Build, build_id)
         if build is None or build.attempt != attempt:
             return None
-        if build.status in (RUNNING, FAILED_PRESTART):
+        if build.status in (BuildStatus.RUNNING, BuildStatus.FAILED_PRESTART):
             _settle(build)
-            build.finished_at = build.finished_at or utcnow()
-            build.lease_until = None
         status = build.status
+    if status not in FINISHED:
+        # A late finish of an attempt the reaper already ended (the build is QUEUED again for
+        # a new attempt): nothing to announce, only the dead attempt's leftovers to remove.
+        _destroy(ctx, BuildKey(build_id, attempt))
+        return None
     publish_end(ctx.redis, build_id, status)
-    if status in FINISHED:  # also on a redelivered finish: the hooks are idempotent
-        ctx.build_finished(build_id, status)
-    keep = ctx.settings.keep_containers and status in (FAILED, FAILED_PRESTART)
-    if not keep:
-        try:
-            ctx.executor.destroy(BuildKey(build_id, attempt))
-        except Exception:  # leftovers are the janitor's; the status stands
-            log.exception("could not remove the environment of build %s", build_id)
+    ctx.build_finished(build_id, status)  # also when redelivered: dispatching is idempotent
+    if leftovers.keeps(ctx, status):  # OCELOT_KEEP_CONTAINERS: kept for debugging
+        leftovers.record_kept(ctx, BuildKey(build_id, attempt))
+    else:
+        _destroy(ctx, BuildKey(build_id, attempt))
     return status
+
+
+def _destroy(ctx: RunContext, key: BuildKey) -> None:
+    try:
+        ctx.executor.destroy(key)
+    except Exception:  # leftovers are the janitor's; the status stands
+        log.exception("could not remove the environment of build %s", key.build_id)

@@ -14,13 +14,14 @@ from ocelot import gitops
 from ocelot.db import session_scope
 from ocelot.errors import OcelotError
 from ocelot.executors import BuildKey
+from ocelot.lifecycle import move
 from ocelot.models import Build, Stage, utcnow
-from ocelot.models.build import FAILED_PRESTART, PENDING, QUEUED, RUNNING
 from ocelot.pipeline import load_config
 from ocelot.runner.clone_auth import clone_credentials
 from ocelot.runner.context import RunContext
 from ocelot.runner.recovery import LeaseKeeper
-from ocelot.runner.secrets import prepare_environment
+from ocelot.runner.secrets import prepare_secrets
+from ocelot.status import BuildStatus, StageStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,19 @@ def claim(ctx: RunContext, build_id: int) -> int | None:
     running = aliased(Build)
     busy = (
         select(func.count(running.id))
-        .where(running.status == RUNNING, running.worker == ctx.settings.worker_name)
+        .where(running.status == BuildStatus.RUNNING, running.worker == ctx.settings.worker_name)
         .scalar_subquery()
     )
     with session_scope(ctx.engine) as session:
         result = session.execute(
             update(Build)
-            .where(Build.id == build_id, Build.status == QUEUED, busy < ctx.settings.max_builds)
+            .where(
+                Build.id == build_id,
+                Build.status == BuildStatus.QUEUED,
+                busy < ctx.settings.max_builds,
+            )
             .values(
-                status=RUNNING,
+                status=BuildStatus.RUNNING,
                 worker=ctx.settings.worker_name,
                 attempt=Build.attempt + 1,
                 started_at=func.coalesce(Build.started_at, now),
@@ -75,7 +80,7 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
     if attempt is None:
         with session_scope(ctx.engine) as session:
             still_queued = session.scalar(select(Build.status).where(Build.id == build_id))
-        return BUSY if still_queued == QUEUED else None
+        return BUSY if still_queued == BuildStatus.QUEUED else None
     key = BuildKey(build_id, attempt)
     ctx.build_started(build_id)
     with session_scope(ctx.engine) as session:
@@ -89,7 +94,7 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
                     attempt=attempt,
                     position=position,
                     name=stage.name,
-                    status=PENDING,
+                    status=StageStatus.PENDING,
                     messages=[],
                 )
             )
@@ -112,8 +117,11 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
                 )
             shutil.rmtree(checkout, ignore_errors=True)
             gitops.checkout(mirror, commit, checkout)
-            # with the account's registry login, ssh keys and maven settings
-            workspace = prepare_environment(ctx, key, checkout, config)
+            # with the account's registry logins, ssh keys and maven settings
+            logins, files = prepare_secrets(ctx, build_id, config)
+            workspace = ctx.executor.prepare(
+                key, checkout, config.image, {}, registry_logins=logins, home_files=files
+            )
     except OcelotError as exc:
         fail_prestart(ctx, key, exc.message)
         return None
@@ -135,7 +143,10 @@ def fail_prestart(ctx: RunContext, key: BuildKey, reason: str) -> None:
 
     with session_scope(ctx.engine) as session:
         build = session.get(Build, key.build_id)
-        if build is not None and build.attempt == key.attempt:
-            build.status = FAILED_PRESTART
-            build.failure_reason = reason
+        if (
+            build is not None
+            and build.attempt == key.attempt
+            and build.status == BuildStatus.RUNNING
+        ):
+            move(build, BuildStatus.FAILED_PRESTART, reason)
     finish(ctx, key.build_id, key.attempt)

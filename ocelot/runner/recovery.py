@@ -19,10 +19,11 @@ from sqlalchemy import select, update
 
 from ocelot.db import session_scope
 from ocelot.executors import BuildKey
+from ocelot.lifecycle import move
 from ocelot.logstream import publish_end
 from ocelot.models import Build, utcnow
-from ocelot.models.build import FAILED, FAILED_PRESTART, PENDING, QUEUED, RUNNING, SKIPPED
 from ocelot.runner.context import RunContext
+from ocelot.status import BuildStatus, StageStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ def renew_lease(ctx: RunContext, build_id: int, attempt: int) -> bool:
     with session_scope(ctx.engine) as session:
         result = session.execute(
             update(Build)
-            .where(Build.id == build_id, Build.attempt == attempt, Build.status == RUNNING)
+            .where(
+                Build.id == build_id, Build.attempt == attempt, Build.status == BuildStatus.RUNNING
+            )
             .values(lease_until=utcnow() + timedelta(seconds=ctx.settings.lease_seconds))
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -66,11 +69,11 @@ class LeaseKeeper:
 def _end_stages(build: Build, reason: str, not_run: str) -> None:
     """The running stage of the current attempt failed with ``reason``; pending ones never ran."""
     for stage in build.current_stages():
-        if stage.status == RUNNING:
-            stage.status, stage.finished_at = FAILED, utcnow()
+        if stage.status == StageStatus.RUNNING:
+            stage.status, stage.finished_at = StageStatus.FAILED, utcnow()
             stage.add_message(reason)
-        elif stage.status == PENDING:
-            stage.status = SKIPPED
+        elif stage.status == StageStatus.PENDING:
+            stage.status = StageStatus.SKIPPED
             stage.add_message(not_run)
 
 
@@ -88,7 +91,7 @@ def abandon(ctx: RunContext, build_id: int, attempt: int, reason: str) -> Abando
 
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
-        if build is None or build.attempt != attempt or build.status != RUNNING:
+        if build is None or build.attempt != attempt or build.status != BuildStatus.RUNNING:
             return None
         _end_stages(build, reason, f"not run: {reason}")
         build.history = [
@@ -100,25 +103,25 @@ def abandon(ctx: RunContext, build_id: int, attempt: int, reason: str) -> Abando
                 "at": utcnow().isoformat().replace("+00:00", "Z"),
             },
         ]
-        build.lease_until = None
         if attempt <= ctx.settings.worker_lost_retries and not build.kill_requested_by:
-            build.status = QUEUED
+            move(
+                build,
+                BuildStatus.QUEUED,
+                pending=f"queued again after attempt {attempt}: {reason}",
+            )
             build.worker = None
             build.workspace = None
-            build.pending_reason = f"queued again after attempt {attempt}: {reason}"
             result = Abandoned(build_id, attempt, queue_for(build.machine_tag))
         else:
-            build.status = FAILED
-            build.finished_at = utcnow()
-            build.failure_reason = f"{reason} (attempt {attempt}; no retries left)"
+            move(build, BuildStatus.FAILED, f"{reason} (attempt {attempt}; no retries left)")
             result = Abandoned(build_id, attempt, None)
     try:  # remove what we can of the dead attempt (works where the daemon is shared)
         ctx.executor.destroy(BuildKey(build_id, attempt))
     except Exception:  # noqa: BLE001 - leftovers are the janitor's
         log.warning("could not remove the environment of build %s attempt %s", build_id, attempt)
     if result.requeue_to is None:
-        publish_end(ctx.redis, build_id, FAILED)
-        ctx.build_finished(build_id, FAILED)
+        publish_end(ctx.redis, build_id, BuildStatus.FAILED)
+        ctx.build_finished(build_id, BuildStatus.FAILED)
     return result
 
 
@@ -127,23 +130,20 @@ def fail_build(ctx: RunContext, build_id: int, reason: str) -> bool:
     and remove its environment. Used for internal errors and server-side deadlines."""
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
-        if build is None or build.status not in (QUEUED, RUNNING):
+        if build is None or build.status not in (BuildStatus.QUEUED, BuildStatus.RUNNING):
             return False
-        started = build.status == RUNNING
+        started = build.status == BuildStatus.RUNNING
         attempt = build.attempt
         _end_stages(build, reason, "not run")
-        build.status = FAILED if started else FAILED_PRESTART
-        build.failure_reason = reason
-        build.finished_at = utcnow()
-        build.lease_until = None
-        build.pending_reason = None
+        final = BuildStatus.FAILED if started else BuildStatus.FAILED_PRESTART
+        move(build, final, reason)
     if started:
         try:
             ctx.executor.destroy(BuildKey(build_id, attempt))
         except Exception:  # noqa: BLE001 - leftovers are the janitor's
             log.warning("could not remove the environment of build %s", build_id)
-    publish_end(ctx.redis, build_id, FAILED if started else FAILED_PRESTART)
-    ctx.build_finished(build_id, FAILED if started else FAILED_PRESTART)
+    publish_end(ctx.redis, build_id, final)
+    ctx.build_finished(build_id, final)
     return True
 
 
@@ -155,7 +155,9 @@ def reap(ctx: RunContext) -> list[Abandoned]:
     with session_scope(ctx.engine) as session:
         overdue = list(
             session.scalars(
-                select(Build.id).where(Build.status == RUNNING, Build.deadline_at < late)
+                select(Build.id).where(
+                    Build.status == BuildStatus.RUNNING, Build.deadline_at < late
+                )
             )
         )
     for build_id in overdue:
@@ -163,7 +165,7 @@ def reap(ctx: RunContext) -> list[Abandoned]:
     with session_scope(ctx.engine) as session:
         rows = session.execute(
             select(Build.id, Build.attempt, Build.worker).where(
-                Build.status == RUNNING, Build.lease_until < now
+                Build.status == BuildStatus.RUNNING, Build.lease_until < now
             )
         ).all()
     done = []
@@ -182,7 +184,7 @@ def stale_queued(ctx: RunContext) -> list[tuple[int, bool]]:
     with session_scope(ctx.engine) as session:
         rows = session.execute(
             select(Build.id, Build.config_text, Build.queued_at, Build.history).where(
-                Build.status == QUEUED
+                Build.status == BuildStatus.QUEUED
             )
         ).all()
     out = []

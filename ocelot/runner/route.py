@@ -10,13 +10,15 @@ from sqlalchemy import select
 from ocelot import gitops
 from ocelot.db import session_scope
 from ocelot.errors import ConfigError, OcelotError
+from ocelot.lifecycle import move
 from ocelot.logstream import publish_end
-from ocelot.models import Build, utcnow
-from ocelot.models.build import FAILED_PRESTART, QUEUED, SKIPPED
+from ocelot.models import Build
 from ocelot.pipeline import Changeset, check_branch, load_config
+from ocelot.queues import builds_queue
 from ocelot.runner.clone_auth import clone_credentials
 from ocelot.runner.context import RunContext
 from ocelot.services.changesets import complete as complete_changeset
+from ocelot.status import BuildStatus
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +26,12 @@ CONFIG_FILE = "ocelot.yml"
 
 
 def queue_for(machine_tag: str | None) -> str:
-    return f"builds.{machine_tag}" if machine_tag else "builds"
+    return builds_queue(machine_tag)  # named in ocelot/queues.py, with every other queue
 
 
-def _stop(build: Build, status: str, reason: str) -> None:
-    build.status = status
-    build.failure_reason = reason
-    build.finished_at = utcnow()
-    build.pending_reason = None
+def _stop(build: Build, status: BuildStatus, reason: str) -> None:
+    """End a build that will not run (QUEUED → FAILED_PRESTART | SKIPPED)."""
+    move(build, status, reason)
 
 
 def _destination_config(mirror: Path, branch: str | None) -> str | None:
@@ -54,7 +54,7 @@ def route(ctx: RunContext, build_id: int) -> str | None:
     if queue is None:
         with session_scope(ctx.engine) as session:
             status = session.scalar(select(Build.status).where(Build.id == build_id))
-        if status in (FAILED_PRESTART, SKIPPED):
+        if status in (BuildStatus.FAILED_PRESTART, BuildStatus.SKIPPED):
             publish_end(ctx.redis, build_id, status)
             ctx.build_finished(build_id, status)
     return queue
@@ -63,7 +63,7 @@ def route(ctx: RunContext, build_id: int) -> str | None:
 def _route(ctx: RunContext, build_id: int) -> str | None:
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
-        if build is None or build.status != QUEUED:
+        if build is None or build.status != BuildStatus.QUEUED:
             return None
         url, repo_id = build.repo.url, build.repo_id
         want = {"hash": build.hash, "branch": build.branch, "tag": build.tag}
@@ -80,12 +80,16 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
     except OcelotError as exc:  # source unreachable, credentials unreadable
         with session_scope(ctx.engine) as session:
             build = session.get(Build, build_id)
-            if build is not None and build.status == QUEUED:
-                _stop(build, FAILED_PRESTART, f"could not fetch the repository: {exc.message}")
+            if build is not None and build.status == BuildStatus.QUEUED:
+                _stop(
+                    build,
+                    BuildStatus.FAILED_PRESTART,
+                    f"could not fetch the repository: {exc.message}",
+                )
         return None
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
-        if build is None or build.status != QUEUED:
+        if build is None or build.status != BuildStatus.QUEUED:
             return None
         build.hash = commit
         build.message = build.message or subject
@@ -94,22 +98,22 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
             build.changeset = changeset
             messages = changeset.get("messages") or ()
             if not build.forced and Changeset(build.branch or "", messages).skip_requested:
-                _stop(build, SKIPPED, "[skip ci] in a commit message of the push")
+                _stop(build, BuildStatus.SKIPPED, "[skip ci] in a commit message of the push")
                 return None
         if text is None:
-            _stop(build, FAILED_PRESTART, f"there is no {CONFIG_FILE} at {commit[:7]}")
+            _stop(build, BuildStatus.FAILED_PRESTART, f"there is no {CONFIG_FILE} at {commit[:7]}")
             return None
         try:
             config = load_config(text)
         except ConfigError as exc:
             lines = "\n".join(f"  {issue}" for issue in exc.issues)
-            _stop(build, FAILED_PRESTART, f"{CONFIG_FILE} is invalid:\n{lines}")
+            _stop(build, BuildStatus.FAILED_PRESTART, f"{CONFIG_FILE} is invalid:\n{lines}")
             return None
         if not build.forced and build.tag is None:
             try:
                 check_branch(config, build.branch or "")
             except ConfigError as exc:
-                _stop(build, SKIPPED, exc.message)
+                _stop(build, BuildStatus.SKIPPED, exc.message)
                 return None
         if not trusted:
             # What an untrusted file may not choose: a host, or whom the server notifies.
@@ -117,7 +121,7 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
             if config.machine_tag:
                 _stop(
                     build,
-                    FAILED_PRESTART,
+                    BuildStatus.FAILED_PRESTART,
                     f"machineTag {config.machine_tag!r} refused: this build is untrusted "
                     f"({trust_reason}), and untrusted builds run only in Docker containers, "
                     "never on a tagged worker host",

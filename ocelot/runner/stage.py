@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import select
 
 from ocelot.db import session_scope
-from ocelot.executors import BuildKey, StageOutcome
+from ocelot.executors import BuildKey, RegistryLogin, StageOutcome
 from ocelot.logstream import LogWriter, Redactor
 from ocelot.models import Build, Stage, utcnow
-from ocelot.models.build import FAILED, KILLED, PASSED, PENDING, RUNNING, SKIPPED
 from ocelot.pipeline import (
     BuildConfig,
     Changeset,
@@ -25,6 +25,7 @@ from ocelot.runner.environment import build_environment
 from ocelot.runner.finish import allowed_to_fail
 from ocelot.runner.recovery import renew_lease
 from ocelot.runner.secrets import stage_secrets
+from ocelot.status import BuildStatus, StageStatus
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ def _blocked_reason(build: Build, position: int) -> str | None:
         return f"not run: build killed by {build.kill_requested_by}"
     allowed = allowed_to_fail(build)
     for stage in build.current_stages():
-        if stage.position < position and stage.status in (FAILED, KILLED):
-            if stage.status == FAILED and stage.position in allowed:
+        if stage.position < position and stage.status in (StageStatus.FAILED, StageStatus.KILLED):
+            if stage.status == StageStatus.FAILED and stage.position in allowed:
                 continue
             return f"not run: stage {stage.name!r} {stage.status.lower()}"
     return None
@@ -81,10 +82,10 @@ class _KillWatch:
 def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> None:
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
-        if build is None or build.attempt != attempt or build.status != RUNNING:
+        if build is None or build.attempt != attempt or build.status != BuildStatus.RUNNING:
             return  # a stale message of an older attempt, or the build already ended
         stage = next((s for s in build.current_stages() if s.position == position), None)
-        if stage is None or stage.status != PENDING:
+        if stage is None or stage.status != StageStatus.PENDING:
             return  # this stage already ran (redelivered message)
         config = load_config(build.config_text or "")
         spec = config.stages[position]
@@ -93,17 +94,17 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
             runs, why = stage_runs(spec, _changeset(build))
             blocked = None if runs else why
         if blocked is not None:
-            stage.status = SKIPPED
+            stage.status = StageStatus.SKIPPED
             stage.add_message(blocked)
             return
         workspace = build.workspace or ""
         argv, workdir = stage_command(spec, config, workspace)
         env = build_environment(session, build, workspace, spec.name, config.env, spec.env)
-        secret_env, redact = stage_secrets(session, ctx.settings, build)
-        env.update(secret_env)  # account secrets come last (ARCHITECTURE: stage environment)
-        stage.status, stage.started_at = RUNNING, utcnow()
+        secret_env, redact, logins = stage_secrets(session, ctx.settings, build)
+        env.update(secret_env)  # account secrets come last (docs/ocelot-yml.md: environment)
+        stage.status, stage.started_at = StageStatus.RUNNING, utcnow()
     outcome, tries, timed_out = _execute(
-        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact
+        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact, logins
     )
     _record(ctx, build_id, attempt, position, spec, outcome, tries, timed_out)
 
@@ -117,6 +118,7 @@ def _execute(
     env: dict[str, str],
     workdir: str,
     redact: Redactor,
+    registry_logins: Sequence[RegistryLogin] = (),
 ) -> tuple[StageOutcome, int, bool]:
     watch = _KillWatch(ctx, key.build_id, key.attempt)
     timeout = spec.timeout_seconds  # the build-level timeout is a deadline (_KillWatch)
@@ -148,6 +150,7 @@ def _execute(
                     should_stop=watch,
                     timeout=timeout,
                     grace=ctx.settings.kill_grace_seconds,
+                    registry_logins=registry_logins,  # a private stage image is pulled with them
                 )
             except Exception as exc:
                 log.exception("stage %s of build %s crashed", spec.name, key.build_id)
@@ -173,30 +176,30 @@ def _record(
                 Stage.build_id == build_id, Stage.attempt == attempt, Stage.position == position
             )
         )
-        if stage is None:
-            return
+        if stage is None or stage.status != StageStatus.RUNNING:
+            return  # settled meanwhile: the reaper ended the attempt (worker lost)
         stage.finished_at = utcnow()
         stage.exit_code = outcome.exit_code
         if tries > 1:
             stage.add_message(f"ran {tries} times (retry: {spec.retry})")
         if outcome.killed and build_timed_out:
-            stage.status = FAILED
+            stage.status = StageStatus.FAILED
             stage.add_message("timeout: the build ran longer than its timeout")
         elif outcome.killed:
             build = session.get(Build, build_id)
             who = build.kill_requested_by if build else None
-            stage.status = KILLED
+            stage.status = StageStatus.KILLED
             stage.add_message(f"killed by {who or 'request'}")
         elif outcome.timed_out:
-            stage.status = FAILED
+            stage.status = StageStatus.FAILED
             stage.add_message("timeout: the stage ran longer than its limit")
         elif outcome.error:
-            stage.status = FAILED
+            stage.status = StageStatus.FAILED
             stage.add_message(f"error: {outcome.error}")
         elif outcome.exit_code == 0:
-            stage.status = PASSED
+            stage.status = StageStatus.PASSED
         else:
-            stage.status = FAILED
+            stage.status = StageStatus.FAILED
             stage.add_message(f"exit code {outcome.exit_code}")
-        if stage.status == FAILED and spec.allow_failure:
+        if stage.status == StageStatus.FAILED and spec.allow_failure:
             stage.add_message("allowed to fail: the build goes on")

@@ -9,12 +9,15 @@ redaction of build logs is :mod:`ocelot.secrets.redaction`.
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from ocelot.secrets.base import SecretBackend, SecretValues
-from ocelot.settings import Settings
+
+if TYPE_CHECKING:  # importing the package stays light: the CLI uses ocelot.secrets.redaction
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+    from ocelot.settings import Settings
 
 __all__ = ["SecretBackend", "SecretValues", "check_secret_store", "open_backend"]
 
@@ -34,6 +37,8 @@ def check_secret_store(settings: Settings, engine: Engine) -> None:
     """Start-up check of every process: raise :class:`~ocelot.errors.SecretError` with a
     clear message when stored secrets cannot be read (key missing or wrong, Vault token
     refused). An unmigrated database is left to the database check."""
+    from sqlalchemy import inspect
+
     from ocelot.db import session_scope
 
     with engine.connect() as conn:

@@ -1,4 +1,12 @@
-"""Log redaction: mask every secret value injected into a build, line by line.
+"""Redaction: the one place that masks secret values, in build logs, notices and errors.
+
+* :data:`MASK` — what a secret reads as everywhere (logs, API responses, error messages).
+* :data:`Redactor` — a ``str -> str`` that masks; :func:`identity` masks nothing,
+  :func:`mask_all` everything (the safe answer when the secrets cannot be read).
+* :func:`make_redactor` — the redactor of a set of secret values; :func:`scrub` applies one
+  to a single text (transports' error messages).
+* :func:`redactor_for` — the redactor of values read on demand, failing closed (the log lines
+  in a notice: every secret of the build's account).
 
 Build output is redacted one line at a time before it is stored or published
 (:class:`ocelot.logstream.LogWriter` calls the redactor on each line). So a multi-line secret
@@ -12,21 +20,33 @@ Output is not always cut at line ends: a line still unterminated after a while i
 it is so far (progress bars). So that a secret printed in pieces across such a flush is
 still masked, :meth:`SecretRedactor.tail_to_hold` tells how much of the end of unfinished
 text might be the start of a secret; the writer stores the rest and keeps that tail for later.
+
+This module imports only the standard library: models, services, the CLI and the git runner
+all use it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 
-from sqlalchemy.orm import Session
+log = logging.getLogger(__name__)
 
-from ocelot.models.credential import MASK
-from ocelot.settings import Settings
-
+MASK = "*****"
 MIN_LENGTH = 4
 
 Redactor = Callable[[str], str]
+
+
+def identity(text: str) -> str:
+    """The redactor that masks nothing (text already redacted, or nothing secret in it)."""
+    return text
+
+
+def mask_all(text: str) -> str:
+    """The redactor that masks everything: used when the secrets to mask cannot be read."""
+    return MASK
 
 
 def secret_fragments(values: Iterable[str | None]) -> list[str]:
@@ -83,8 +103,18 @@ def make_redactor(values: Iterable[str | None]) -> SecretRedactor:
     return SecretRedactor(secret_fragments(values))
 
 
-def redactor_for(session: Session, settings: Settings, acct: str) -> Redactor:
-    """The redactor of every secret of ``acct`` (used for logs in notifications)."""
-    from ocelot.services.credentials import account_secret_values
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret of ``secrets`` masked (an error message, a notice)."""
+    return make_redactor(secrets)(text)
 
-    return make_redactor(account_secret_values(session, settings, acct))
+
+def redactor_for(values: Callable[[], Iterable[str | None]]) -> Redactor:
+    """The redactor of the secret ``values`` (e.g. every secret of an account, for the log
+    lines in a notice: ``redactor_for(lambda: account_secret_values(session, settings,
+    acct))``). When they cannot be read, :func:`mask_all`: better no log lines than a leaked
+    value. (The reading is the caller's: this module stays below the services.)"""
+    try:
+        return make_redactor(values())
+    except Exception as exc:  # noqa: BLE001 - any failure: mask everything rather than leak
+        log.warning("secrets unreadable (%s): masking every line", type(exc).__name__)
+        return mask_all

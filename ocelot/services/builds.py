@@ -15,17 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ocelot.errors import Conflict, InvalidRequest, NotFound
+from ocelot.lifecycle import move
 from ocelot.models import Build, Repo, utcnow
-from ocelot.models.build import (
-    FINISHED,
-    KILLED,
-    PENDING_APPROVAL,
-    QUEUED,
-    RUNNING,
-    TRIGGERS,
-    WAITING,
-)
+from ocelot.models.build import TRIGGERS
 from ocelot.services.repos import get_repo
+from ocelot.status import FINISHED, WAITING, BuildStatus
 
 _HASH = re.compile(r"^[0-9a-fA-F]{4,64}$")
 
@@ -69,7 +63,7 @@ def create_build(
         trigger=trigger,
         triggered_by=triggered_by,
         changeset=changeset,
-        status=PENDING_APPROVAL if hold else QUEUED,
+        status=BuildStatus.PENDING_APPROVAL if hold else BuildStatus.QUEUED,
         queued_at=utcnow(),
         pending_reason="waiting for the pipeline to read ocelot.yml",
         trusted=trusted,
@@ -78,10 +72,15 @@ def create_build(
     session.add(build)
     session.flush()
     if hold:
-        from ocelot.services.trust import hold_reason
-
         build.pending_reason = hold_reason(build)
     return build
+
+
+def hold_reason(build: Build) -> str:
+    return (
+        f"waiting for approval: {build.trust_reason}; a person with a build token runs "
+        f"`ocelot approve {build.id}` (or `ocelot decline {build.id}`)"
+    )
 
 
 def get_build(session: Session, build_id: int) -> Build:
@@ -120,10 +119,8 @@ def kill_build(session: Session, build_id: int, by: str | None) -> Build:
         raise Conflict(f"build {build_id} has already finished ({build.status})")
     build.kill_requested_by = by or "unknown"
     if build.status in WAITING:
-        build.status = KILLED
-        build.failure_reason = f"killed by {build.kill_requested_by} before it started"
-        build.finished_at = utcnow()
-    elif build.status == RUNNING:
+        move(build, BuildStatus.KILLED, f"killed by {build.kill_requested_by} before it started")
+    elif build.status == BuildStatus.RUNNING:
         build.pending_reason = None
     return build
 

@@ -12,32 +12,18 @@ Shape of ``Build.changeset``: ``{"messages": [...], "files": [...], "before": sh
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from ocelot.gitops import GIT_ENV
+from ocelot.gitops import try_git
 
 MAX_COMMITS = 1000
 MAX_FILES = 5000
 
 
-def _git(mirror: Path, *args: str) -> str | None:
+def _ask_git(mirror: Path, *args: str) -> str | None:
     """Output of a read-only git command in ``mirror``, or None when it fails."""
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=mirror,
-            env={**os.environ, **GIT_ENV},
-            capture_output=True,
-            timeout=120,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        return None
-    return proc.stdout.decode("utf-8", errors="replace")
+    return try_git(args, cwd=mirror, timeout=120)
 
 
 def between(mirror: Path, before: str | None, after: str) -> dict[str, list[str]] | None:
@@ -46,22 +32,22 @@ def between(mirror: Path, before: str | None, after: str) -> dict[str, list[str]
     ``before`` may be any commit (a force push, a PR's base): the range starts at the merge
     base. Without a usable ``before`` (a new branch) the changeset is ``after`` alone.
     Returns None when ``after`` is not in the mirror."""
-    if _git(mirror, "cat-file", "-e", f"{after}^{{commit}}") is None:
+    if _ask_git(mirror, "cat-file", "-e", f"{after}^{{commit}}") is None:
         return None
     base = None
-    if before and _git(mirror, "cat-file", "-e", f"{before}^{{commit}}") is not None:
-        base = (_git(mirror, "merge-base", before, after) or "").strip() or None
+    if before and _ask_git(mirror, "cat-file", "-e", f"{before}^{{commit}}") is not None:
+        base = (_ask_git(mirror, "merge-base", before, after) or "").strip() or None
     if base:
-        log = _git(
+        log = _ask_git(
             mirror, "log", f"--max-count={MAX_COMMITS}", "--format=%B%x00", f"{base}..{after}"
         )
         diff = ["diff", "--name-only", base, after]
     else:
-        log = _git(mirror, "log", "-1", "--format=%B%x00", after)
+        log = _ask_git(mirror, "log", "-1", "--format=%B%x00", after)
         diff = ["diff-tree", "--no-commit-id", "--name-only", "-r", "--root", after]
     # git log lists newest first; a changeset reads oldest first, like the push.
     messages = [m.strip("\n") for m in reversed((log or "").split("\x00")) if m.strip()]
-    files = [f for f in (_git(mirror, *diff) or "").splitlines() if f][:MAX_FILES]
+    files = [f for f in (_ask_git(mirror, *diff) or "").splitlines() if f][:MAX_FILES]
     return {"messages": messages, "files": files}
 
 

@@ -1,83 +1,49 @@
 """Credentials: add, list, look up, delete; read the secret of one for a build or a notice.
 
 Each credential type has non-secret *fields* (kept in SQL, shown by ``list``) and *secret*
-fields (kept in the secret backend, never shown). Other parts of Ocelot read credentials
-only through :func:`get_secret` and :func:`list_credentials`:
-
-========  =================================  ==============================================
-type      fields (shown)                     secrets (never shown)
-========  =================================  ==============================================
-vcs       forge, url, username               token (required), client_secret
-repo      repo_type (docker|maven|npm|        password (required)
-          nexus, required), url (required),
-          username
-ssh       known_hosts                        private_key (required)
-notify    kind, channel                      webhook_url and/or token
-env       (none; the identifier is the       value (required)
-          variable name)
-========  =================================  ==============================================
+fields (kept in the secret backend, never shown). The types, their fields and what each
+needs are :mod:`ocelot.credtypes`, shared with the CLI; this module is the judge of what is
+valid. Other parts of Ocelot read credentials only through :func:`get_secret` and
+:func:`list_credentials`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ocelot.credtypes import SCOPED_TYPES, TYPES, CredentialType
 from ocelot.errors import Conflict, InvalidRequest, NotFound
 from ocelot.models import Credential, utcnow
-from ocelot.models.credential import CREDENTIAL_TYPES, secret_path
+from ocelot.models.credential import secret_path
 from ocelot.secrets import open_backend
 from ocelot.services.trust import check_scope
 from ocelot.settings import Settings
 
-# Credential types a build receives, which can therefore be limited to events and branches.
-SCOPED_TYPES = ("env", "ssh", "repo")
+__all__ = [
+    "SCOPED_TYPES",
+    "TYPES",
+    "CredentialType",
+    "account_secret_values",
+    "account_secrets",
+    "add_credential",
+    "check_fields",
+    "credential_type",
+    "delete_credential",
+    "get_credential",
+    "get_secret",
+    "list_credentials",
+    "on_file",
+]
 
 MAX_VALUE_BYTES = 64 * 1024
 _ACCT = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
-
-
-@dataclass(frozen=True)
-class CredentialType:
-    fields: tuple[str, ...]
-    secrets: tuple[str, ...]
-    required: tuple[str, ...] = ()
-    one_of: tuple[str, ...] = ()
-    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-TYPES: dict[str, CredentialType] = {
-    "vcs": CredentialType(
-        fields=("forge", "url", "username"),
-        secrets=("token", "client_secret"),
-        required=("token",),
-        choices={"forge": ("github", "gitlab", "bitbucket", "git")},
-    ),
-    "repo": CredentialType(
-        fields=("repo_type", "url", "username"),
-        secrets=("password",),
-        required=("repo_type", "url", "password"),
-        choices={"repo_type": ("docker", "maven", "npm", "nexus")},
-    ),
-    "ssh": CredentialType(
-        fields=("known_hosts",), secrets=("private_key",), required=("private_key",)
-    ),
-    "notify": CredentialType(
-        fields=("kind", "channel"),
-        secrets=("webhook_url", "token"),
-        one_of=("webhook_url", "token"),
-        choices={"kind": ("slack", "webhook")},
-    ),
-    "env": CredentialType(fields=(), secrets=("value",), required=("value",)),
-}
-assert set(TYPES) == set(CREDENTIAL_TYPES)
 
 
 def credential_type(ctype: str) -> CredentialType:
@@ -103,9 +69,9 @@ def _check_names(acct: str, ctype: str, identifier: str) -> CredentialType:
 
 def _split(ctype: str, spec: CredentialType, data: Mapping[str, Any]) -> tuple[dict, dict]:
     """Check ``data`` against the type; return (fields, secrets). Never echoes a value."""
-    unknown = sorted(set(data) - set(spec.fields) - set(spec.secrets))
+    unknown = sorted(set(data) - set(spec.shown) - set(spec.secrets))
     if unknown:
-        allowed = ", ".join((*spec.fields, *spec.secrets))
+        allowed = ", ".join((*spec.shown, *spec.secrets))
         raise InvalidRequest(f"unknown field(s) for {ctype}: {', '.join(unknown)} ({allowed})")
     fields: dict[str, str] = {}
     secrets: dict[str, str] = {}
@@ -129,6 +95,13 @@ def _split(ctype: str, spec: CredentialType, data: Mapping[str, Any]) -> tuple[d
     if spec.one_of and not any(name in secrets for name in spec.one_of):
         raise InvalidRequest(f"a {ctype} credential needs {' or '.join(spec.one_of)}")
     return fields, secrets
+
+
+def check_fields(ctype: str, data: Mapping[str, Any]) -> tuple[dict, dict]:
+    """``data`` (fields and secrets of a ``ctype`` credential) split into ``(fields,
+    secrets)``; InvalidRequest naming what is missing or wrong, never a value. The CLI
+    prompts by the same spec (:mod:`ocelot.credtypes`); this is the judgement."""
+    return _split(ctype, credential_type(ctype), data)
 
 
 def _normalise_secret(name: str, value: str) -> str:

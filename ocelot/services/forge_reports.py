@@ -23,33 +23,23 @@ from ocelot.errors import ForgeError
 from ocelot.forges import WEBHOOK_FORGES, Forge
 from ocelot.forges.base import StatusState
 from ocelot.models import Build, PrComment, utcnow
-from ocelot.models.build import (
-    DECLINED,
-    FAILED,
-    FAILED_PRESTART,
-    KILLED,
-    PASSED,
-    PENDING_APPROVAL,
-    QUEUED,
-    RUNNING,
-    SKIPPED,
-)
 from ocelot.services.builds import get_build
 from ocelot.services.watch import api_forge
 from ocelot.settings import Settings
+from ocelot.status import BuildStatus
 
 log = logging.getLogger(__name__)
 
 STATES: dict[str, tuple[StatusState, str]] = {
-    QUEUED: ("pending", "queued"),
-    RUNNING: ("pending", "running"),
-    PASSED: ("success", "passed"),
-    FAILED: ("failure", "failed"),
-    FAILED_PRESTART: ("error", "could not start"),
-    KILLED: ("error", "killed"),
-    SKIPPED: ("success", "skipped"),
-    PENDING_APPROVAL: ("pending", "waiting for approval"),
-    DECLINED: ("error", "declined"),
+    BuildStatus.QUEUED: ("pending", "queued"),
+    BuildStatus.RUNNING: ("pending", "running"),
+    BuildStatus.PASSED: ("success", "passed"),
+    BuildStatus.FAILED: ("failure", "failed"),
+    BuildStatus.FAILED_PRESTART: ("error", "could not start"),
+    BuildStatus.KILLED: ("error", "killed"),
+    BuildStatus.SKIPPED: ("success", "skipped"),
+    BuildStatus.PENDING_APPROVAL: ("pending", "waiting for approval"),
+    BuildStatus.DECLINED: ("error", "declined"),
 }
 ICONS = {"pending": "⏳", "success": "✅", "failure": "❌", "error": "⚠️"}
 CLAIMING = "creating"

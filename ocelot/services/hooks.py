@@ -35,16 +35,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ocelot.errors import InvalidRequest, NotFound, NotTracked, OcelotError, Unauthorized
-from ocelot.forges import Event, Forge, Ignored
-from ocelot.forges.base import JSONTooDeep, json_loads, safe_headers
+from ocelot.forges.base import Event, Forge, Ignored, JSONTooDeep, json_loads, safe_headers
 from ocelot.models import Delivery, Repo, RepoHook, utcnow
-from ocelot.models.build import PENDING_APPROVAL
-from ocelot.models.delivery import ACCEPTED, DUPLICATE, IGNORED, REJECTED, SKIPPED
 from ocelot.pipeline import Changeset
 from ocelot.services.builds import create_build
 from ocelot.services.repos import get_repo
 from ocelot.services.trust import TRUSTED, Trust, trust_of_pull_request
 from ocelot.settings import Settings
+from ocelot.status import BuildStatus, DeliveryVerdict
 
 # A verified body accepted once is refused for this long under any other delivery id (replay).
 REPLAY_WINDOW = timedelta(hours=24)
@@ -167,7 +165,7 @@ def _accepted_body(session: Session, repo: Repo, digest: str) -> Delivery | None
         .where(
             Delivery.repo_id == repo.id,
             Delivery.body_digest == digest,
-            Delivery.verdict == ACCEPTED,
+            Delivery.verdict == DeliveryVerdict.ACCEPTED,
             Delivery.received_at >= since,
         )
         .order_by(Delivery.id)
@@ -186,11 +184,11 @@ def _replay(
     when = first.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     reason = f"this body was already accepted as delivery {first.id} at {when} (replay?)"
     row = _record(
-        session, forge, headers, repo, verdict=DUPLICATE, reason=reason, status_code=200,
-        build_id=first.build_id, body_digest=digest,
+        session, forge, headers, repo, verdict=DeliveryVerdict.DUPLICATE, reason=reason,
+        status_code=200, build_id=first.build_id, body_digest=digest,
     )  # fmt: skip
     ids = [first.build_id] if first.build_id else []
-    return Outcome(200, DUPLICATE, reason, ids, delivery_id=row.id)
+    return Outcome(200, DeliveryVerdict.DUPLICATE, reason, ids, delivery_id=row.id)
 
 
 def _dedupe_key(forge: Forge, headers: Mapping[str, str], body: bytes) -> str:
@@ -229,10 +227,12 @@ def receive(
             else "the delivery is not signed with this repository's webhook secret"
         )
         row = _record(
-            session, forge, headers, repo, verdict=REJECTED, reason=reason, status_code=401,
-            body_digest=digest,
+            session, forge, headers, repo, verdict=DeliveryVerdict.REJECTED, reason=reason,
+            status_code=401, body_digest=digest,
         )  # fmt: skip
-        return Outcome(401, REJECTED, reason, delivery_id=row.id, error=Unauthorized(reason))
+        return Outcome(
+            401, DeliveryVerdict.REJECTED, reason, delivery_id=row.id, error=Unauthorized(reason)
+        )
 
     key = _dedupe_key(forge, headers, body)
     earlier = session.scalar(select(Delivery).where(Delivery.dedupe_key == key))
@@ -243,7 +243,7 @@ def receive(
         try:
             with session.begin_nested():
                 claim = _record(
-                    session, forge, headers, repo, dedupe_key=key, verdict=ACCEPTED,
+                    session, forge, headers, repo, dedupe_key=key, verdict=DeliveryVerdict.ACCEPTED,
                     status_code=202, body_digest=digest,
                 )  # fmt: skip
         except IntegrityError:  # a concurrent redelivery claimed it a moment ago
@@ -251,11 +251,11 @@ def receive(
     if earlier is not None or claim is None:
         reason = f"delivery {forge.delivery_id(headers) or key} was received already"
         row = _record(
-            session, forge, headers, repo, verdict=DUPLICATE, reason=reason, status_code=200,
-            build_id=earlier.build_id if earlier else None, body_digest=digest,
+            session, forge, headers, repo, verdict=DeliveryVerdict.DUPLICATE, reason=reason,
+            status_code=200, build_id=earlier.build_id if earlier else None, body_digest=digest,
         )  # fmt: skip
         ids = [earlier.build_id] if earlier and earlier.build_id else []
-        return Outcome(200, DUPLICATE, reason, ids, delivery_id=row.id)
+        return Outcome(200, DeliveryVerdict.DUPLICATE, reason, ids, delivery_id=row.id)
 
     outcome = _build(session, repo, forge.parse(headers, payload))
     claim.verdict, claim.reason = outcome.verdict, outcome.reason
@@ -265,14 +265,13 @@ def receive(
     return outcome
 
 
-def _build(session: Session, repo: Repo, parsed: Event | Ignored | list[Event]) -> Outcome:
+def _build(session: Session, repo: Repo, parsed: list[Event] | Ignored) -> Outcome:
     if isinstance(parsed, Ignored):
-        return Outcome(200, IGNORED, parsed.reason)
-    events = parsed if isinstance(parsed, list) else [parsed]
+        return Outcome(200, DeliveryVerdict.IGNORED, parsed.reason)
     ids: list[int] = []
     held: list[int] = []
     skipped: list[str] = []
-    for event in events:
+    for event in parsed:
         what = event.tag or event.branch or event.sha[:7]
         if not event.sha:
             skipped.append(f"{what}: the payload names no commit")
@@ -289,7 +288,7 @@ def _build(session: Session, repo: Repo, parsed: Event | Ignored | list[Event]) 
             continue
         build = create_build_for_event(session, repo, event, trust)
         ids.append(build.id)
-        if build.status == PENDING_APPROVAL:
+        if build.status == BuildStatus.PENDING_APPROVAL:
             held.append(build.id)
     if ids:
         queued = [i for i in ids if i not in held]
@@ -306,8 +305,8 @@ def _build(session: Session, repo: Repo, parsed: Event | Ignored | list[Event]) 
         reason = "; ".join(parts)
         if skipped:
             reason += "; skipped " + "; ".join(skipped)
-        return Outcome(202, ACCEPTED, reason, ids, held=held)
-    return Outcome(200, SKIPPED, "not built: " + "; ".join(skipped))
+        return Outcome(202, DeliveryVerdict.ACCEPTED, reason, ids, held=held)
+    return Outcome(200, DeliveryVerdict.SKIPPED, "not built: " + "; ".join(skipped))
 
 
 def _trust(repo: Repo, event: Event) -> Trust:

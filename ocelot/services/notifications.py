@@ -32,15 +32,17 @@ from sqlalchemy.orm import Session
 from ocelot.db import session_scope
 from ocelot.errors import NotFound, OcelotError
 from ocelot.models import Build, LogChunk, utcnow
-from ocelot.models.build import FAILED as BUILD_FAILED
-from ocelot.models.notification import FAILED, RETRYING, SENDING, SENT, Notification
+from ocelot.models.notification import Notification
 from ocelot.notifiers import policy
-from ocelot.notifiers.base import Notifier, NotifierError, TransientNotifierError, scrub
+from ocelot.notifiers.base import Notifier, NotifierError, TransientNotifierError
 from ocelot.notifiers.email import make_email
-from ocelot.notifiers.message import Message, Redactor, compose, tail
+from ocelot.notifiers.message import Message, compose, tail
 from ocelot.notifiers.slack import make_slack
 from ocelot.pipeline import load_config
+from ocelot.secrets.redaction import redactor_for, scrub
+from ocelot.services.credentials import account_secret_values
 from ocelot.settings import Settings
+from ocelot.status import BuildStatus, NotificationOutcome, StageStatus
 
 log = logging.getLogger(__name__)
 
@@ -111,26 +113,6 @@ def lookup_credential(
         ) from None
 
 
-def redactor_for(session: Session, settings: Settings, build: Build) -> Redactor:
-    """The account's log redactor when the secrets package provides one, else identity (the
-    stored log was already redacted as it was written)."""
-    try:
-        from ocelot.secrets import redaction
-    except ImportError:
-        return _identity
-    make = getattr(redaction, "redactor_for", None)
-    if make is None:
-        return _identity
-    try:
-        return make(session, settings, build.repo.acct)  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 - never let a redactor problem leak: send no log lines
-        return lambda _line: "*****"
-
-
-def _identity(text: str) -> str:
-    return text
-
-
 def make_notifier(
     session: Session,
     settings: Settings,
@@ -158,9 +140,9 @@ def make_notifier(
 def failing_log(session: Session, build: Build) -> tuple[str | None, str]:
     """Name and last log lines of the build's first failed stage (or of the build's own
     log for a build that failed before any stage ran)."""
-    if build.status not in (BUILD_FAILED, "FAILED_PRESTART"):
+    if build.status not in (BuildStatus.FAILED, BuildStatus.FAILED_PRESTART):
         return None, ""
-    failed = next((s for s in build.current_stages() if s.status == "FAILED"), None)
+    failed = next((s for s in build.current_stages() if s.status == StageStatus.FAILED), None)
     name = failed.name if failed else None
     query = select(LogChunk.text).where(
         LogChunk.build_id == build.id, LogChunk.attempt == build.attempt
@@ -179,7 +161,7 @@ def compose_for(session: Session, settings: Settings, build: Build) -> Message:
         build_events=build_events(session, build),
         log_tail=text,
         failing_stage=stage,
-        redact=redactor_for(session, settings, build),
+        redact=redactor_for(lambda: account_secret_values(session, settings, build.repo.acct)),
     )
 
 
@@ -199,13 +181,13 @@ def _claim(
             )
         )
     )
-    if any(r.outcome in (SENT, FAILED) for r in rows):
+    if any(r.outcome in (NotificationOutcome.SENT, NotificationOutcome.FAILED) for r in rows):
         return Delivery("skipped: already delivered")
     for row in rows:
-        if row.outcome == SENDING:
+        if row.outcome == NotificationOutcome.SENDING:
             if row.created_at > utcnow() - STALE_AFTER:
                 return Delivery("skipped: in flight")
-            row.outcome, row.finished_at = RETRYING, utcnow()
+            row.outcome, row.finished_at = NotificationOutcome.RETRYING, utcnow()
             row.error = "interrupted (worker lost?)"
     build = session.get(Build, build_id)
     assert build is not None
@@ -215,11 +197,11 @@ def _claim(
         notifier = make_notifier(session, settings, build, channel, lookup)
     except Exception as exc:  # noqa: BLE001 - recorded; retrying cannot fix configuration
         error = exc.message if isinstance(exc, NotifierError) else type(exc).__name__
-        row.target, row.outcome, row.error = channel, FAILED, error
+        row.target, row.outcome, row.error = channel, NotificationOutcome.FAILED, error
         row.finished_at = utcnow()
         session.add(row)
-        return Delivery(FAILED, attempt, error)
-    row.target, row.outcome = notifier.target[:1000], SENDING
+        return Delivery(NotificationOutcome.FAILED, attempt, error)
+    row.target, row.outcome = notifier.target[:1000], NotificationOutcome.SENDING
     session.add(row)
     session.flush()
     return row, notifier, compose_for(session, settings, build)
@@ -250,21 +232,24 @@ def deliver(
     error: NotifierError | None = None
     try:
         notifier.send(message)
-        outcome = SENT
+        outcome = NotificationOutcome.SENT
     except TransientNotifierError as exc:
-        error, outcome = exc, FAILED if final else RETRYING
+        error, outcome = exc, NotificationOutcome.FAILED if final else NotificationOutcome.RETRYING
     except NotifierError as exc:
-        error, outcome = exc, FAILED
+        error, outcome = exc, NotificationOutcome.FAILED
     except Exception as exc:  # noqa: BLE001 - a transport bug must not leave "sending"
         # only the type: the text of an unexpected error may hold the webhook URL
-        error, outcome = NotifierError(f"{type(exc).__name__} in the {channel} transport"), FAILED
+        error, outcome = (
+            NotifierError(f"{type(exc).__name__} in the {channel} transport"),
+            NotificationOutcome.FAILED,
+        )
     text = scrub(error.message, _secrets(settings))[:2000] if error else None
     with session_scope(engine) as session:
         stored = session.get(Notification, row.id)
         if stored is not None:
             stored.outcome, stored.error, stored.finished_at = outcome, text, utcnow()
     log.info("build %s %s notice, attempt %s: %s", build_id, channel, row.attempt, outcome)
-    if isinstance(error, TransientNotifierError) and outcome == RETRYING:
+    if isinstance(error, TransientNotifierError) and outcome == NotificationOutcome.RETRYING:
         raise TransientNotifierError(text or "transient failure")
     return Delivery(outcome, row.attempt, text)
 

@@ -2,7 +2,8 @@
 
 * :func:`set_poll` / :func:`list_polls` / :func:`delete_poll` — one poll per repository.
 * :func:`due_polls` — ids of the polls whose next cron time has passed (beat asks every 30 s).
-* :func:`run_poll` — fetch the mirror, compare branch heads with ``last_hashes`` and queue one
+* :func:`run_poll` — fetch the mirror (with the account's clone credentials, as the pipeline
+  does), compare branch heads with ``last_hashes`` and queue one
   build per moved branch (trigger ``poll``, by ``poller``) with the changeset since the last
   polled hash. Returns the new build ids; the caller enqueues them (after our commit).
 
@@ -15,10 +16,8 @@ twice for the same tick; the hashes are only advanced together with the builds t
 
 from __future__ import annotations
 
-import os
-import subprocess
+import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
 from croniter import croniter
 from sqlalchemy import select, update
@@ -35,6 +34,8 @@ from ocelot.services.builds import create_build
 from ocelot.services.changesets import between
 from ocelot.services.repos import get_repo
 from ocelot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 POLLER = "poller"
 
@@ -91,20 +92,6 @@ def due_polls(session: Session, now: datetime | None = None) -> list[int]:
     return [p.id for p in list_polls(session) if p.last_polled_at is None or next_run(p) <= now]
 
 
-def branch_heads(mirror: Path) -> dict[str, str]:
-    proc = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname:lstrip=2) %(objectname)", "refs/heads"],
-        cwd=mirror,
-        env={**os.environ, **gitops.GIT_ENV},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    pairs = (line.rsplit(" ", 1) for line in proc.stdout.splitlines() if " " in line)
-    return {name: sha for name, sha in pairs}
-
-
 def _claim(engine: Engine, poll_id: int) -> tuple[int, str, list[str], dict[str, str], bool] | None:
     with session_scope(engine) as session:
         poll = session.get(Poll, poll_id)
@@ -129,10 +116,18 @@ def run_poll(engine: Engine, settings: Settings, poll_id: int) -> list[int]:
     if claimed is None:
         return []
     repo_id, url, branches, last, first = claimed
+    from ocelot.runner.clone_auth import clone_credentials  # runner code: imported late
+    from ocelot.runner.context import RunContext
+
     try:
-        mirror = gitops.sync_mirror(settings.mirrors, str(repo_id), url)
-        heads = branch_heads(mirror)
+        # the account's ssh key or forge token, as the pipeline fetches (private repos)
+        with clone_credentials(RunContext(settings, engine), repo_id) as git_env:
+            mirror = gitops.sync_mirror(settings.mirrors, str(repo_id), url, git_env)
+        heads = gitops.branch_heads(mirror)
     except OcelotError as exc:
+        # A repository git cannot read is an error to show (`ocelot poll list`), never
+        # "no branches": the heads stay as they were, and the next run tries again.
+        log.warning("poll %s (repo id %s) failed: %s", poll_id, repo_id, exc.message)
         with session_scope(engine) as session:
             poll = session.get(Poll, poll_id)
             if poll is not None:

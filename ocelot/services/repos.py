@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ocelot.errors import Conflict, InvalidRequest, NotTracked
+from ocelot.forges import DEFAULT_VCS_TYPE, VCS_TYPES
 from ocelot.models import Repo
-from ocelot.models.repo import VCS_TYPES
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -30,7 +30,11 @@ def get_repo(session: Session, full_name: str) -> Repo:
 
 
 def add_repo(
-    session: Session, full_name: str, url: str, vcs_type: str = "git", group: str | None = None
+    session: Session,
+    full_name: str,
+    url: str,
+    vcs_type: str = DEFAULT_VCS_TYPE,
+    group: str | None = None,
 ) -> Repo:
     acct, name = split_name(full_name)
     if not url or not url.strip():

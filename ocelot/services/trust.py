@@ -27,14 +27,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ocelot.credtypes import SCOPE_EVENTS
 from ocelot.errors import Conflict, InvalidRequest
+from ocelot.lifecycle import move
 from ocelot.models import Build, Repo, utcnow
-from ocelot.models.build import DECLINED, PENDING_APPROVAL, QUEUED
 from ocelot.models.repo import FORK_PR_POLICIES, UNTRUSTED_PRS
 from ocelot.services.builds import get_build
+from ocelot.status import BuildStatus
 
-# The events a credential can be limited to (a build's ``trigger``).
-SCOPE_EVENTS = ("push", "tag", "pull_request", "cli", "api", "poll", "rebuild")
 MAX_PATTERNS = 50
 
 
@@ -66,36 +66,27 @@ def trust_of_pull_request(
     return TRUSTED
 
 
-def hold_reason(build: Build) -> str:
-    return (
-        f"waiting for approval: {build.trust_reason}; a person with a build token runs "
-        f"`ocelot approve {build.id}` (or `ocelot decline {build.id}`)"
-    )
-
-
 def approve(session: Session, build_id: int, by: str | None) -> Build:
     """``PENDING_APPROVAL → QUEUED``; the caller commits, then enqueues. The build stays
     untrusted: approval lets it run, never gives it credentials."""
-    build = get_build(session, build_id)
-    if build.status != PENDING_APPROVAL:
-        raise Conflict(f"build {build_id} is not waiting for approval ({build.status})")
-    build.status = QUEUED
+    build = _waiting_for_approval(session, build_id)
+    move(build, BuildStatus.QUEUED, pending="waiting for the pipeline to read ocelot.yml")
     build.approved_by = by or "unknown"
     build.approved_at = utcnow()
     build.queued_at = utcnow()  # the wait for a worker starts now
-    build.pending_reason = "waiting for the pipeline to read ocelot.yml"
     return build
 
 
 def decline(session: Session, build_id: int, by: str | None) -> Build:
     """``PENDING_APPROVAL → DECLINED``: the build never runs."""
+    build = _waiting_for_approval(session, build_id)
+    return move(build, BuildStatus.DECLINED, f"declined by {by or 'unknown'}: {build.trust_reason}")
+
+
+def _waiting_for_approval(session: Session, build_id: int) -> Build:
     build = get_build(session, build_id)
-    if build.status != PENDING_APPROVAL:
+    if build.status != BuildStatus.PENDING_APPROVAL:
         raise Conflict(f"build {build_id} is not waiting for approval ({build.status})")
-    build.status = DECLINED
-    build.failure_reason = f"declined by {by or 'unknown'}: {build.trust_reason}"
-    build.finished_at = utcnow()
-    build.pending_reason = None
     return build
 
 

@@ -7,8 +7,11 @@ line or an error message.
 
 ``watch`` sets the repository's webhook secret (generated unless given) and, unless
 ``install=False``, installs the webhook at the forge pointing at
-``$OCELOT_PUBLIC_URL/hooks/<forge>``. With ``install=False`` the secret is returned so an
-admin can configure the hook by hand. ``unwatch`` removes the installed hook and the secret.
+``$OCELOT_PUBLIC_URL/hooks/<forge>``. Before it installs anything it reads ``ocelot.yml`` on
+the repository's default branch through the forge API and refuses a repository without one
+(its pushes would only make failing builds). With ``install=False`` nothing is asked of the
+forge: the secret is returned so an admin can configure the hook by hand. ``unwatch``
+removes the installed hook and the secret.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ocelot.errors import InvalidRequest, NotFound
-from ocelot.forges import WEBHOOK_FORGES, Forge, get_forge
+from ocelot.errors import ForgeError, InvalidRequest, NotFound
+from ocelot.forges import WEBHOOK_FORGES, Forge, api_url, get_forge
 from ocelot.models import Repo, utcnow
+from ocelot.pipeline.parser import FILENAME as CONFIG_FILE
 from ocelot.services.hooks import (
     forget_webhook_secret,
     hook_row,
@@ -28,14 +32,6 @@ from ocelot.services.hooks import (
 )
 from ocelot.services.repos import get_repo
 from ocelot.settings import Settings
-
-
-def api_url(settings: Settings, forge: str) -> str:
-    return {
-        "github": settings.github_api_url,
-        "gitlab": settings.gitlab_api_url,
-        "bitbucket": settings.bitbucket_api_url,
-    }.get(forge, "")
 
 
 def forge_token(session: Session, settings: Settings, acct: str, forge: str) -> str:
@@ -80,6 +76,29 @@ def hook_url(settings: Settings, forge: str) -> str:
     return f"{settings.public_url}/hooks/{forge}"
 
 
+def require_config(client: Forge, full_name: str, branch: str | None = None) -> str:
+    """The branch (default: the repository's default branch) where ``full_name`` has an
+    ``ocelot.yml``; InvalidRequest saying what to do when it has none."""
+    if not branch:
+        try:
+            branch = client.default_branch(full_name)
+        except ForgeError as exc:
+            if exc.details.get("status") not in (403, 404):
+                raise
+            raise NotFound(
+                f"{full_name} is not on {client.name}, or its token cannot see it ({exc.message})"
+            ) from None
+    if not branch:
+        raise InvalidRequest(
+            f"{full_name} is empty (no default branch): push a commit with an {CONFIG_FILE} first"
+        )
+    if client.fetch_file(full_name, branch, CONFIG_FILE) is None:
+        raise InvalidRequest(
+            f"{full_name} has no {CONFIG_FILE} on its default branch {branch}: add one first"
+        )
+    return branch
+
+
 def watch(
     session: Session,
     settings: Settings,
@@ -87,25 +106,32 @@ def watch(
     *,
     install: bool = True,
     secret: str | None = None,
+    forge: Forge | None = None,
+    branch: str | None = None,
 ) -> dict[str, Any]:
-    """Give ``full_name`` a webhook secret and (by default) install its webhook."""
+    """Give ``full_name`` a webhook secret and (by default) install its webhook, once the
+    forge shows an ``ocelot.yml`` on ``branch`` (default: the default branch). ``forge``
+    replaces the client built from settings and the account's token (discovery has one)."""
     repo = get_repo(session, full_name)
     if repo.vcs_type not in WEBHOOK_FORGES:
         raise InvalidRequest(
             f"{full_name} is a plain git repository (vcs_type {repo.vcs_type}): it sends no"
             " webhooks; poll it instead (`ocelot poll ACCT/REPO --cron ...`)"
         )
+    client = None
+    if install:  # every forge question before the first write
+        client = forge or api_forge(session, settings, repo)
+        require_config(client, full_name, branch)
     value = secret or webhook_secret(session, settings, repo)
     value = set_webhook_secret(session, settings, full_name, value)
     row = hook_row(session, repo)
     assert row is not None
     url = hook_url(settings, repo.vcs_type)
     result: dict[str, Any] = {"repo": full_name, "forge": repo.vcs_type, "hook_url": url}
-    if install:
-        forge = api_forge(session, settings, repo)
+    if client is not None:
         if row.forge_hook_id:
-            forge.remove_hook(full_name, row.forge_hook_id)  # replaced, never duplicated
-        row.forge_hook_id = forge.install_hook(full_name, url, value)
+            client.remove_hook(full_name, row.forge_hook_id)  # replaced, never duplicated
+        row.forge_hook_id = client.install_hook(full_name, url, value)
         row.installed_at = utcnow()
         result.update(installed=True, hook_id=row.forge_hook_id)
     else:

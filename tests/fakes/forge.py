@@ -8,12 +8,13 @@ Point a forge client at ``url``.
 
 from __future__ import annotations
 
+import base64
 import itertools
-import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.http import FakeHTTPServer, Incoming, reply
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Recorded:
 
 
 @dataclass
-class FakeForge:
+class FakeForge(FakeHTTPServer):
     requests: list[Recorded] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
@@ -35,41 +36,16 @@ class FakeForge:
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1001)
-        self._lock = threading.Lock()
-        fake = self
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return None
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw.decode(errors="replace")
-                status, answer = fake._answer(self.command, self.path, body)
-                fake.requests.append(
-                    Recorded(self.command, self.path, dict(self.headers.items()), body, status)
-                )
-                data = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+    def handle(self, request: Incoming, handler: BaseHTTPRequestHandler) -> None:
+        body = request.json()
+        status, answer = self._answer(request.method, request.target, body)
+        self.record(Recorded(request.method, request.target, request.headers, body, status))
+        reply(handler, status, answer)
 
     def _answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        with self._lock:
+        with self.lock:
             if self.failures:
                 return self.failures.pop(0), {"message": "fake outage"}
             new_id = next(self._ids)
@@ -79,7 +55,7 @@ class FakeForge:
         if method == "GET":
             for name, text in self.files.items():
                 if name in bare:
-                    return 200, {"content": __import__("base64").b64encode(text.encode()).decode()}
+                    return 200, {"content": base64.b64encode(text.encode()).decode()}
             return 404, {"message": "Not Found"}
         if method == "POST" and (bare.endswith("/comments") or bare.endswith("/notes")):
             return 201, {"id": new_id}
@@ -90,7 +66,7 @@ class FakeForge:
         return 200 if method != "POST" else 201, {}
 
     def fail_next(self, count: int, status: int = 500) -> None:
-        with self._lock:
+        with self.lock:
             self.failures.extend([status] * count)
 
     def calls(self, method: str | None = None, contains: str = "") -> list[Recorded]:
@@ -99,7 +75,3 @@ class FakeForge:
             for r in self.requests
             if (method is None or r.method == method) and contains in r.path and r.status < 400
         ]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

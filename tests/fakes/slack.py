@@ -8,11 +8,11 @@ tested against a real HTTP server rather than a patched client.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl
+
+from tests.fakes.http import FakeHTTPServer, Incoming, reply
 
 WEBHOOK_PATH = "/services/T000/B000/XXXXSECRETXXXX"
 BOT_TOKEN = "xoxb-000-fake-bot-token"
@@ -27,42 +27,21 @@ class Request:
 
 
 @dataclass
-class FakeSlack:
-    host: str = "127.0.0.1"
+class FakeSlack(FakeHTTPServer):
+    methods = ("POST",)
     requests: list[Request] = field(default_factory=list)
     _failures: list[int] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        fake = self
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # keep test output quiet
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    payload = json.loads(raw or "{}")
-                else:
-                    payload = dict(parse_qsl(raw))
-                status, body, ctype = fake._answer(self.path, dict(self.headers), payload)
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def handle(self, request: Incoming, handler: BaseHTTPRequestHandler) -> None:
+        if "json" in (request.headers.get("Content-Type") or ""):
+            payload = request.json(default={})
+        else:
+            payload = request.form()
+        status, body, ctype = self._answer(request.target, request.headers, payload)
+        reply(handler, status, body, ctype)
 
     @property
     def webhook_url(self) -> str:
@@ -73,18 +52,18 @@ class FakeSlack:
         return self.url + "/api/"
 
     def fail_next(self, times: int, status: int = 500) -> None:
-        with self._lock:
+        with self.lock:
             self._failures.extend([status] * times)
 
     def delivered(self) -> list[Request]:
         """Requests answered 200 (the messages Slack would have shown)."""
-        with self._lock:
+        with self.lock:
             return [r for r in self.requests if r.status == 200]
 
     def _answer(
         self, path: str, headers: dict[str, str], payload: dict[str, Any]
     ) -> tuple[int, str, str]:
-        with self._lock:
+        with self.lock:
             failure = self._failures.pop(0) if self._failures else None
             if failure is not None:
                 self.requests.append(Request(path, headers, payload, failure))
@@ -101,10 +80,6 @@ class FakeSlack:
                 return 200, json.dumps(body), _JSON
             self.requests.append(Request(path, headers, payload, 404))
             return 404, "no_service", "text/plain"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 _JSON = "application/json; charset=utf-8"

@@ -13,18 +13,19 @@ Endpoints: ``GET /v1/sys/health``; ``GET /v1/auth/token/lookup-self``;
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.servers import free_port
+from tests.fakes.http import FakeHTTPServer, Incoming, reply
 
 
-class FakeVault:
+class FakeVault(FakeHTTPServer):
     """Start with :meth:`start`; ``url`` is what VAULT_ADDR should be."""
+
+    methods = ("GET", "POST", "PUT", "DELETE", "LIST")
+    protocol_version = "HTTP/1.1"
 
     def __init__(self, mount: str = "secret", token: str = "root-token", ttl: int = 3600) -> None:
         self.mount = mount
@@ -32,10 +33,6 @@ class FakeVault:
         self.add_token(token, ttl)
         self.data: dict[str, list[dict[str, str]]] = {}  # path → versions
         self.requests: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: ThreadingHTTPServer | None = None
 
     def add_token(self, token: str, ttl: int = 3600, renewable: bool = True) -> None:
         self.tokens[token] = {"ttl": ttl, "renewable": renewable, "renewed": 0}
@@ -43,51 +40,26 @@ class FakeVault:
     def expire(self, token: str) -> None:
         self.tokens.pop(token, None)
 
-    def start(self) -> FakeVault:
-        vault = self
-
-        class Handler(_Handler):
-            fake = vault
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def handle(self, request: Incoming, handler: BaseHTTPRequestHandler) -> None:
+        _Exchange(self, request, handler).answer()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeVault
-    protocol_version = "HTTP/1.1"
+class _Exchange:
+    """One request to the fake Vault and its answer."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def __init__(self, fake: FakeVault, request: Incoming, handler: BaseHTTPRequestHandler):
+        self.fake, self.request, self.handler = fake, request, handler
+        self.headers = request.headers
 
     def _send(self, status: int, body: Any = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply(self.handler, status, b"" if body is None else body)
 
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        return json.loads(raw) if raw else {}
-
-    def _handle(self, method: str) -> None:
-        fake = self.fake
-        parts = urlsplit(self.path)
+    def answer(self) -> None:
+        fake, method = self.fake, self.request.method
+        parts = urlsplit(self.request.target)
         path, query = parts.path, parse_qs(parts.query)
-        body = self._body() if method in ("POST", "PUT") else {}
-        with fake.lock:
-            fake.requests.append((method, path))
+        body = self.request.json(default={}) if method in ("POST", "PUT") else {}
+        fake.record((method, path))
         if path == "/v1/sys/health":
             return self._send(200, {"initialized": True, "sealed": False, "standby": False})
         token = self.headers.get("X-Vault-Token") or ""
@@ -155,18 +127,3 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(404, {"errors": []})
             return self._send(200, {"data": {"current_version": len(versions)}})
         return self._send(405, {"errors": ["unsupported operation"]})
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_LIST(self) -> None:
-        self._handle("LIST")

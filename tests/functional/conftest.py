@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from ocelot.db import dispose_engines, make_engine, migrate, session_scope
 from ocelot.services.tokens import create_token
 from ocelot.settings import Settings, load_settings
+from tests.functional.runner_support import Runner, runner_for
 from tests.servers import RedisServer
 from web import create_app
 
@@ -58,3 +59,9 @@ def token(engine: Engine) -> str:
 @pytest.fixture
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def runner(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Runner]:
+    """The runner's steps with the scripted executor (tests/functional/runner_support.py)."""
+    yield from runner_for(settings, engine, tmp_path)

@@ -50,6 +50,7 @@ def test_a_valid_token_is_accepted_and_stored_hashed(
     resp = client.get("/api/v1/whoami", headers=auth)
     assert resp.status_code == 200
     assert resp.get_json()["token"]["name"] == "tester"
+    assert resp.get_json()["token"]["role"] == "admin"
     with session_scope(engine) as session:
         row = session.scalar(select(ApiToken))
         assert row is not None

@@ -117,7 +117,8 @@ def test_every_type_and_the_account_view(store_settings: Settings, engine: Engin
     [
         ("nope", "x", {}, "credential type must be one of"),
         ("env", "1BAD", {"value": "secret-value"}, "environment variable name"),
-        ("repo", "r", {"repo_type": "docker", "url": "u"}, "needs password"),
+        ("repo", "r", {"repo_type": "docker", "url": "u", "username": "ci"}, "needs password"),
+        ("repo", "r", {"repo_type": "docker", "url": "u", "password": "pw-1234"}, "needs username"),
         ("repo", "r", {"repo_type": "svn", "url": "u", "password": "pw-1234"}, "repo_type must"),
         ("vcs", "gh", {"token": "t-12345", "pasword": "typo-secret"}, "unknown field(s)"),
         ("ssh", "k", {"private_key": "not a key at all"}, "does not look like"),

@@ -19,7 +19,8 @@ from werkzeug.serving import make_server
 from ocelot.cli.main import cli
 from ocelot.db import session_scope
 from ocelot.errors import InvalidRequest
-from ocelot.models import Repo
+from ocelot.forges.github import GitHub
+from ocelot.models import Poll, Repo, RepoHook
 from ocelot.services import discovery
 from ocelot.services.credentials import add_credential
 from ocelot.services.repos import add_repo
@@ -243,8 +244,8 @@ def test_cli_discover_then_track(ocelot: Any, fake: FakeForge, engine: Engine) -
     result = ocelot("repos", "discover", "acme", "--forge", "github", "--track", "-g", "web")
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if line.startswith("acme/app"))
-    assert row.split()[:3] == ["acme/app", "yes", "new"]
-    assert "now tracking 1 new repository" in result.output
+    assert row.split()[:4] == ["acme/app", "yes", "new", "poll"]  # 127.0.0.1: not reachable
+    assert "now tracking 1 new repository (0 with a webhook, 1 polled)" in result.output
     assert tracked(engine)["acme/app"][2] == "web"
     fake.fail_next(1, 500)
     result = ocelot("repos", "discover", "acme", "--forge", "github")
@@ -287,3 +288,66 @@ def test_github_organisation_lists_its_private_repos_and_pages(
     assert len(rows) == 100  # the same names on every page: listed once each
     pages = [r for r in fake.requests if r.path.startswith("/orgs/acme/repos")]
     assert len(pages) == 10  # full pages keep it going, up to 1,000 repositories
+
+
+# -- a tracked repository is set up to build: a webhook, else a poll ------------------------
+
+
+def setups(engine: Engine) -> dict[str, tuple[str | None, tuple[str, list[str]] | None]]:
+    """Per tracked repository: the forge's hook id, and the poll (cron, branches)."""
+    with session_scope(engine) as session:
+        hooks = {h.repo_id: h.forge_hook_id for h in session.scalars(select(RepoHook))}
+        polls = {p.repo_id: (p.cron, list(p.branches)) for p in session.scalars(select(Poll))}
+        return {
+            r.full_name: (hooks.get(r.id), polls.get(r.id)) for r in session.scalars(select(Repo))
+        }
+
+
+def test_tracking_installs_a_webhook_when_the_forge_can_reach_ocelot(
+    configured: Settings, fake: FakeForge, engine: Engine
+) -> None:
+    public = configured.with_(public_url="https://ci.example.com")
+    with session_scope(engine) as session:
+        rows = discovery.discover(session, public, "acme", "github", track=True)
+    app = next(r for r in rows if r["full_name"] == "acme/app")
+    assert (app["tracked"], app["setup"], app.get("reason")) == ("new", "webhook", None)
+    [created] = fake.calls("POST", "/repos/acme/app/hooks")
+    assert created.body["config"]["url"] == "https://ci.example.com/hooks/github"
+    assert created.headers["Authorization"] == f"Bearer {TOKEN}"
+    hook_id, poll = setups(engine)["acme/app"]
+    assert hook_id and poll is None
+    assert "setup" not in next(r for r in rows if r["full_name"] == "acme/old")  # untouched
+
+
+def test_tracking_polls_when_the_forge_cannot_reach_ocelot(
+    configured: Settings, fake: FakeForge, engine: Engine
+) -> None:
+    assert configured.public_url.startswith("http://127.0.0.1")
+    with session_scope(engine) as session:
+        rows = discovery.discover(session, configured, "acme", "github", track=True)
+    app = next(r for r in rows if r["full_name"] == "acme/app")
+    assert (app["tracked"], app["setup"]) == ("new", "poll")
+    assert "OCELOT_PUBLIC_URL" in app["reason"] and "polling main every 5 minutes" in app["reason"]
+    assert setups(engine)["acme/app"] == (None, ("*/5 * * * *", ["main"]))
+    assert fake.calls("POST") == []
+
+
+def test_a_refused_webhook_falls_back_to_a_poll(
+    configured: Settings, fake: FakeForge, engine: Engine
+) -> None:
+    class NoHookRights(GitHub):
+        """A token without the right to install hooks: the forge answers 403."""
+
+        def install_hook(self, repo: str, url: str, secret: str) -> str:
+            fake.fail_next(1, 403)
+            return super().install_hook(repo, url, secret)
+
+    public = configured.with_(public_url="https://ci.example.com")
+    with session_scope(engine) as session:
+        client = NoHookRights(fake.url, TOKEN)
+        rows = discovery.discover(session, public, "acme", "github", track=True, client=client)
+    app = next(r for r in rows if r["full_name"] == "acme/app")
+    assert (app["tracked"], app["setup"]) == ("new", "poll")
+    assert "webhook could not be installed" in app["reason"] and "HTTP 403" in app["reason"]
+    assert TOKEN not in str(rows)
+    assert setups(engine)["acme/app"] == (None, ("*/5 * * * *", ["main"]))  # no hook, no secret

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
-from ocelot.errors import ForgeError
+from ocelot.errors import ForgeError, InvalidRequest, NotFound
 from ocelot.forges import Forge, get_forge
-from ocelot.models import Build
+from ocelot.models import Build, RepoHook
 from ocelot.services import forge_reports
+from ocelot.services import watch as watch_service
 from ocelot.services.builds import create_build
 from ocelot.services.repos import add_repo
 from ocelot.settings import Settings
@@ -31,6 +33,19 @@ def settings(settings: Settings) -> Settings:
 
 TOKEN = "tok-s3cr3t-value-that-must-not-leak"
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+YML = "image: busybox\nstages:\n  - name: test\n    script: [true]\n"
+# Where each forge answers "what is acme/app's default branch" (master) and its ocelot.yml.
+REPO_INFO = {
+    "github": ("/repos/acme/app", {"default_branch": "master"}),
+    "gitlab": ("/projects/acme%2Fapp", {"default_branch": "master"}),
+    "bitbucket": ("/repositories/acme/app", {"mainbranch": {"name": "master"}}),
+}
+NO_CONFIG = "acme/app has no ocelot.yml on its default branch master: add one first"
+CONFIG_AT = {
+    "github": "/repos/acme/app/contents/ocelot.yml",
+    "gitlab": "/projects/acme%2Fapp/repository/files/ocelot.yml",
+    "bitbucket": "/repositories/acme/app/src/master/ocelot.yml",
+}
 
 
 @pytest.fixture
@@ -220,8 +235,11 @@ def test_watch_installs_and_unwatch_removes_the_hook_with_the_accounts_token(
         from ocelot.services.tokens import create_token
 
         auth = {"Authorization": f"Bearer {create_token(session, 'admin')}"}
+    fake.routes["/repos/acme/app"] = {"default_branch": "master"}
+    fake.files["/repos/acme/app/contents/ocelot.yml"] = YML
     resp = web.post("/api/v1/repos/acme/app/watch", headers=auth, json={})
     assert resp.status_code == 200, resp.get_json()
+    assert "/repos/acme/app/contents/ocelot.yml?ref=master" in [r.path for r in fake.requests]
     assert resp.get_json()["installed"] is True and "secret" not in resp.get_json()
     [created] = fake.calls("POST", "/repos/acme/app/hooks")
     assert created.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -255,3 +273,42 @@ def test_watch_without_a_token_says_how_to_add_one(
     resp = client.post("/api/v1/repos/acme/app/watch", headers=auth, json={})
     assert resp.status_code == 404
     assert "ocelot creds vcs add" in resp.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["github", "gitlab", "bitbucket"])
+def test_the_config_is_read_on_the_default_branch(fake: FakeForge, name: str) -> None:
+    path, info = REPO_INFO[name]
+    fake.routes[path] = info
+    client = forge(fake, name)
+    assert client.default_branch("acme/app") == "master"
+    with pytest.raises(InvalidRequest) as refused:
+        watch_service.require_config(client, "acme/app")
+    assert refused.value.message == NO_CONFIG
+    if name == "bitbucket":
+        fake.routes[CONFIG_AT[name]] = YML  # Bitbucket answers the raw file
+    else:
+        fake.files[CONFIG_AT[name]] = YML
+    assert watch_service.require_config(client, "acme/app") == "master"
+
+
+def test_watch_refuses_a_repo_without_ocelot_yml_and_installs_nothing(
+    fake: FakeForge, settings: Settings, engine: Engine
+) -> None:
+    from ocelot.services.credentials import add_credential
+
+    configured = settings.with_(github_api_url=fake.url)
+    with session_scope(engine) as session:
+        add_repo(session, "acme/app", "https://example.invalid/x.git", "github")
+        add_credential(session, configured, "acme", "vcs", "github", {"token": TOKEN})
+    fake.routes["/repos/acme/app"] = {"default_branch": "master"}
+    with session_scope(engine) as session, pytest.raises(InvalidRequest) as refused:
+        watch_service.watch(session, configured, "acme/app")
+    assert refused.value.message == NO_CONFIG
+    assert fake.calls("POST") == []  # no hook
+    with session_scope(engine) as session:
+        assert session.scalars(select(RepoHook)).all() == []  # and no secret
+    fake.routes.pop("/repos/acme/app")  # a repository the token cannot see: a clear 404
+    with session_scope(engine) as session, pytest.raises(NotFound) as missing:
+        watch_service.watch(session, configured, "acme/app")
+    assert "acme/app is not on github, or its token cannot see it" in missing.value.message
+    assert TOKEN not in missing.value.message

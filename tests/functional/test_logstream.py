@@ -4,7 +4,6 @@ duplicate, against a real database and a real Redis."""
 from __future__ import annotations
 
 import threading
-import time
 
 import redis as redis_lib
 from sqlalchemy.engine import Engine
@@ -12,14 +11,15 @@ from sqlalchemy.engine import Engine
 from ocelot.db import session_scope
 from ocelot.logstream import LogWriter, follow, publish_end, read_text
 from ocelot.models import Build, Repo
-from ocelot.models.build import PASSED, RUNNING
 from ocelot.settings import Settings
+from ocelot.status import BuildStatus
+from tests.waiting import eventually
 
 
 def make_build(engine: Engine) -> int:
     with session_scope(engine) as session:
         repo = Repo(acct="a", name="b", full_name="a/b", url="/x")
-        build = Build(repo=repo, branch="master", status=RUNNING, attempt=1)
+        build = Build(repo=repo, branch="master", status=BuildStatus.RUNNING, attempt=1)
         session.add(build)
         session.flush()
         return build.id
@@ -30,9 +30,7 @@ def test_output_is_stored_while_it_is_written(engine: Engine, settings: Settings
     with LogWriter(engine, None, build_id, 1, flush_seconds=0.05) as writer:
         writer.set_stage("s")
         writer.write(b"line one\nline t")
-        deadline = time.monotonic() + 5
-        while "line one" not in read_text(engine, build_id) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        eventually(lambda: "line one" in read_text(engine, build_id), 5, "line one", interval=0.02)
         assert read_text(engine, build_id) == "line one\n"  # the partial line waits
         writer.write(b"wo\n\xe2\x82")  # a UTF-8 character split across writes
         writer.write(b"\xac\n")
@@ -73,14 +71,14 @@ def test_follow_replays_then_tails_without_gap_or_duplicate(
     with session_scope(engine) as session:
         build = session.get(Build, build_id)
         assert build is not None
-        build.status = PASSED
-    publish_end(r, build_id, PASSED)
+        build.status = BuildStatus.PASSED
+    publish_end(r, build_id, BuildStatus.PASSED)
     thread.join(timeout=20)
     assert not thread.is_alive()
     expected = [f"old {i}" for i in range(5)] + [f"new {i}" for i in range(26)]
     expected += ["unpublished"] + [f"new {i}" for i in range(26, 50)]
     assert seen == expected
-    assert ended == [PASSED]
+    assert ended == [BuildStatus.PASSED]
 
 
 def test_follow_of_a_finished_build_replays_and_ends(engine: Engine, settings: Settings) -> None:
@@ -91,7 +89,7 @@ def test_follow_of_a_finished_build_replays_and_ends(engine: Engine, settings: S
     with session_scope(engine) as session:
         build = session.get(Build, build_id)
         assert build is not None
-        build.status = PASSED
+        build.status = BuildStatus.PASSED
     kinds = [(e.kind, e.data.get("text")) for e in follow(engine, r, build_id)]
     assert kinds == [("log", "only\n"), ("end", None)]
 
@@ -112,7 +110,7 @@ def test_logs_endpoint_text_and_sse(client, auth, engine: Engine, settings: Sett
     with session_scope(engine) as session:
         build = session.get(Build, build_id)
         assert build is not None
-        build.status = PASSED
+        build.status = BuildStatus.PASSED
     sse = client.get(f"/api/v1/builds/{build_id}/logs?follow=1", headers=auth)
     assert sse.mimetype == "text/event-stream"
     body = sse.get_data(as_text=True)

@@ -1,5 +1,6 @@
 """A build that ends in ``route`` (invalid file, refused branch) is announced like any other
-finished build: forge status and notification hooks run, live followers get "end"."""
+finished build: the step records the announcement (dispatched to notices and forge reports by
+the worker when the task ends), live followers get "end"."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
 from ocelot.runner import RunContext, route
+from ocelot.runner.context import Announcement
 from ocelot.services.builds import create_build
 from ocelot.services.repos import add_repo
 from ocelot.settings import Settings
@@ -29,7 +31,7 @@ GOOD = (
         ({"ocelot.yml": GOOD}, "feature", "SKIPPED"),
     ],
 )
-def test_route_stop_runs_the_finished_hooks(
+def test_route_stop_announces_the_finished_build(
     engine: Engine, settings: Settings, tmp_path: Path, files, branch: str, status: str
 ) -> None:
     make_repo(tmp_path / "r", files, branch=branch)
@@ -37,13 +39,14 @@ def test_route_stop_runs_the_finished_hooks(
     with session_scope(engine) as session:
         add_repo(session, "acme/r", str(tmp_path / "r"))
         build_id = create_build(session, "acme/r", branch=branch).id
-    calls: list[tuple[int, str]] = []
     ctx = RunContext(settings=settings, engine=engine, redis=r)
-    ctx.on_finished.append(lambda bid, st: calls.append((bid, st)))
     pubsub = r.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"ocelot:logs:{build_id}")
     assert route(ctx, build_id) is None
-    assert calls == [(build_id, status)]
+    assert ctx.take_announcements() == [Announcement(build_id, status)]
+    assert ctx.take_announcements() == []  # taken once
+    assert route(ctx, build_id) is None  # a redelivered route announces again
+    assert [a.finished for a in ctx.take_announcements()] == [True]
     message = None
     for _ in range(20):
         message = pubsub.get_message(timeout=0.2)

@@ -278,3 +278,46 @@ def test_a_local_executor_worker_refuses_an_untrusted_build_even_if_routed_to_it
     assert build.status == "FAILED_PRESTART"
     assert build.failure_reason == UNTRUSTED_ON_HOST
     assert not (settings.workspaces).exists() or not any(settings.workspaces.iterdir())
+
+
+def test_an_image_from_a_registry_whose_login_is_withheld_is_refused(
+    engine: Engine, settings: Settings
+) -> None:
+    """The daemon may hold a private image another build pulled with the account's login: a
+    build that may not have that login must not run it either."""
+    from ocelot.errors import ExecutorError
+    from ocelot.pipeline import load_config
+    from ocelot.runner.secrets import check_images
+
+    track(engine, settings, "acme/app")
+    with session_scope(engine) as session:
+        add_credential(
+            session,
+            settings,
+            "acme",
+            "repo",
+            "private",
+            {"repo_type": "docker", "url": "reg.acme.example:5000", "username": "ci",
+             "password": "registry-pass-1"},
+            branches=["master"],
+        )  # fmt: skip
+    private = load_config(
+        "image: reg.acme.example:5000/team/app:1\nbuildTool: shell\nbranches: [ALL]\n"
+        "stages:\n  - name: a\n    script: [true]\n"
+    )
+    public = load_config(
+        "image: ocelot/busybox\nbuildTool: shell\nbranches: [ALL]\nstages:\n"
+        "  - name: a\n    image: reg.acme.example:5000/tools:2\n    script: [true]\n"
+    )
+    fork = _build(engine, trigger="pull_request", trusted=False, pr_id="5", branch="master")
+    feature = _build(engine, trigger="push", branch="feature")
+    master = _build(engine, trigger="push", branch="master")
+    with session_scope(engine) as session:
+        for build_id in (fork, feature):
+            found = load_build_secrets(session, settings, session.get(Build, build_id))
+            for config in (private, public):  # the build's image, and a stage's own image
+                with pytest.raises(ExecutorError, match="whose login this build may not use"):
+                    check_images(found, config)
+        found = load_build_secrets(session, settings, session.get(Build, master))
+        check_images(found, private)
+        check_images(found, public)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
 from tests.servers import Process
 from tests.stack import Stack, make_repo
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -29,14 +30,13 @@ stages:
 def assert_gone(labels: dict[str, list[str]], within: float = 5.0) -> None:
     """The build's containers and volumes are removed right after its status is final."""
     client = docker.from_env()
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not client.containers.list(all=True, filters=labels) and not client.volumes.list(
+
+    def gone() -> bool:
+        return not client.containers.list(all=True, filters=labels) and not client.volumes.list(
             filters=labels
-        ):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"containers or volumes of {labels} still there after {within}s")
+        )
+
+    eventually(gone, within, f"the containers and volumes of {labels} to go")
 
 
 def yml(stages: str) -> str:
@@ -222,19 +222,15 @@ def test_log_of_a_long_stage_is_readable_before_it_ends(
         },
     )
     build_id = stack.build(stack.add_repo(repo_dir), branch="master")
-    deadline = time.monotonic() + 60
-    seen_early = False
-    while time.monotonic() < deadline:
-        build = stack.get(build_id)
-        log = stack.logs(build_id)
-        if "first-line" in log:
-            assert build["status"] == "RUNNING", build
-            assert build["stages"][0]["status"] == "RUNNING"
-            assert "last-line" not in log
-            seen_early = True
-            break
-        time.sleep(0.1)
-    assert seen_early, "the first line never showed up while the stage ran"
+
+    def first_line() -> tuple[dict[str, Any], str] | None:
+        build, log = stack.get(build_id), stack.logs(build_id)
+        return (build, log) if "first-line" in log else None
+
+    build, log = eventually(first_line, 60, "the first line while the stage runs")
+    assert build["status"] == "RUNNING", build
+    assert build["stages"][0]["status"] == "RUNNING"
+    assert "last-line" not in log
     assert stack.wait(build_id)["status"] == "PASSED"
     assert "last-line" in stack.logs(build_id)
 
@@ -250,9 +246,7 @@ def test_kill_a_running_build(stack: Stack, docker_worker: Process, repo_dir: Pa
         },
     )
     build_id = stack.build(stack.add_repo(repo_dir), branch="master")
-    deadline = time.monotonic() + 60
-    while "started" not in stack.logs(build_id) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: "started" in stack.logs(build_id), 60, "the stage to start")
     resp = stack.client.post(f"/api/v1/builds/{build_id}/kill", headers=stack.auth)
     assert resp.status_code == 200
     build = stack.wait(build_id, timeout=30)

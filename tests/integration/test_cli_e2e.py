@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 from ocelot.cli.main import cli
 from tests.servers import Process
 from tests.stack import Stack, make_repo
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -85,9 +85,7 @@ def test_logs_follow_streams_a_running_build_to_its_end(
     make_repo(origin, {"ocelot.yml": YML.replace("NAP=0", "NAP=3")})
     assert ocelot("repos", "add", "acme/follow", "--url", str(origin))[0] == 0
     build_id = stack.build("acme/follow", branch="master")
-    deadline = time.monotonic() + 60
-    while stack.get(build_id)["status"] == "QUEUED" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: stack.get(build_id)["status"] != "QUEUED", 60, "the build to start")
     code, out, err = ocelot("logs", "--build-id", str(build_id), "--follow")
     assert code == 0, err
     assert out.index("hello-from-cli") < out.index("tick-1") < out.index("tick-2")

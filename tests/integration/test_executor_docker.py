@@ -15,7 +15,7 @@ import pytest
 from docker import DockerClient
 
 from ocelot.errors import ExecutorError
-from ocelot.executors.base import BuildKey, StageOutcome
+from ocelot.executors.base import BuildKey, HomeFile, RegistryLogin, StageOutcome
 from ocelot.executors.docker import (
     LABEL_BUILD,
     LABEL_STAGE,
@@ -23,6 +23,7 @@ from ocelot.executors.docker import (
     DockerExecutor,
 )
 from tests.executor_support import run
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -253,3 +254,46 @@ def test_stop_requested_before_the_stage_announced_itself(
     result = run(executor, key, "sleep 30", should_stop=lambda: True, grace=10)
     assert result.outcome == StageOutcome(exit_code=143, killed=True)  # SIGTERM, no grace wait
     assert result.elapsed < 3
+
+
+def test_home_files_are_streamed_into_home_of_the_build_container_only(
+    executor: DockerExecutor, key: BuildKey, checkout: Path
+) -> None:
+    files = {".ssh/id_k": HomeFile("KEY-1\n"), ".m2/settings.xml": HomeFile("<s/>", 0o644)}
+    executor.prepare(key, checkout, IMAGE, {}, home_files=files)
+    result = run(executor, key, "stat -c '%a %u %n' ~/.ssh ~/.ssh/id_k ~/.m2/settings.xml")
+    assert result.output.splitlines() == [
+        "700 0 /root/.ssh",
+        "600 0 /root/.ssh/id_k",
+        "644 0 /root/.m2/settings.xml",
+    ]
+    assert run(executor, key, "cat ~/.ssh/id_k").output == "KEY-1\n"
+    # a stage with its own image runs in another container: no keys there
+    assert run(executor, key, "ls ~/.ssh || echo none", image=IMAGE).output.endswith("none\n")
+
+
+def test_an_image_is_pulled_with_the_login_of_its_registry_only(
+    executor: DockerExecutor, key: BuildKey, checkout: Path
+) -> None:
+    registry = f"127.0.0.1:{free_port()}"  # nothing listens: a pull there fails
+    login = RegistryLogin(registry, "ci", "pull-pass-3")
+    # the login is for another registry: the local ocelot/busybox is used as it is
+    assert executor.prepare(key, checkout, IMAGE, {}, registry_logins=[login]) == "/workspace"
+    private = f"{registry}/team/busybox:1"
+    with pytest.raises(ExecutorError, match=f"pulling {private} from {registry} as 'ci'") as err:
+        executor.run_stage(
+            key,
+            "private",
+            ["true"],
+            {},
+            "/workspace",
+            image=private,
+            on_output=lambda chunk: None,
+            should_stop=lambda: False,
+            timeout=10,
+            grace=1,
+            registry_logins=[login],
+        )
+    assert "pull-pass-3" not in str(err.value)
+    with pytest.raises(ExecutorError, match=f"pulling {private} from {registry} as 'ci'"):
+        executor.prepare(key, checkout, private, {}, registry_logins=[login])

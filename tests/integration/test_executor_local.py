@@ -17,6 +17,7 @@ from ocelot.executors.local import LocalExecutor
 from ocelot.settings import load_settings
 from tests.executor_support import Run
 from tests.executor_support import run as run_stage
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -118,10 +119,8 @@ def test_stop_escalates_to_sigkill_after_grace(
     assert result.outcome.exit_code == 128 + 9
     assert 1.2 < result.elapsed < 1 + 5
     background = int((Path(workspace) / "bg.pid").read_text())
-    deadline = time.monotonic() + 2
-    while alive(background) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(background)  # the whole process group died
+    # the whole process group died
+    eventually(lambda: not alive(background), 2, "the background process to die", interval=0.05)
 
 
 def test_stop_lets_the_stage_exit_gracefully(

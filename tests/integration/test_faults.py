@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import require
 from tests.servers import RedisServer
 from tests.stack import Stack, docker_ok, make_repo
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -49,16 +50,6 @@ def faults(tmp_path: Path) -> Iterator[Stack]:
         redis.stop()
 
 
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def containers(build_id: int, attempt: int | None = None) -> list[object]:
     labels = [f"ocelot.build_id={build_id}"]
     if attempt is not None:
@@ -80,7 +71,7 @@ def test_sigkilled_worker_build_completes_on_the_other_worker(
         },
     )
     build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
-    wait_for(lambda: "attempt-start" in faults.logs(build_id), 60, "the stage to start")
+    eventually(lambda: "attempt-start" in faults.logs(build_id), 60, "the stage to start")
     assert faults.get(build_id)["worker"] == "victim"
     os.killpg(first.proc.pid, signal.SIGKILL)  # the host is gone: main process and pool
     faults.stop_worker(first)
@@ -91,7 +82,7 @@ def test_sigkilled_worker_build_completes_on_the_other_worker(
     assert build["attempts"][0]["worker"] == "victim"
     assert build["attempts"][0]["reason"] == "worker lost: victim"
     assert containers(build_id, attempt=1) == []  # removed by the reaper, before attempt 2
-    wait_for(lambda: containers(build_id) == [], 5, "attempt 2's containers to go")
+    eventually(lambda: containers(build_id) == [], 5, "attempt 2's containers to go")
 
 
 def test_redis_restart_with_20_queued_builds_loses_none(faults: Stack, tmp_path: Path) -> None:
@@ -126,14 +117,14 @@ def test_kill_of_a_stage_that_traps_sigterm(faults: Stack, tmp_path: Path) -> No
         },
     )
     build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
-    wait_for(lambda: "trapped" in faults.logs(build_id), 60, "the trap to be set")
+    eventually(lambda: "trapped" in faults.logs(build_id), 60, "the trap to be set")
     killed_at = time.monotonic()
     resp = faults.client.post(f"/api/v1/builds/{build_id}/kill", headers=faults.auth)
     assert resp.status_code == 200
     grace = float(FAST["OCELOT_KILL_GRACE"])
     build = faults.wait(build_id, timeout=grace + 10)
     assert build["status"] == "KILLED" and build["failure_reason"] == "killed by integration"
-    wait_for(lambda: containers(build_id) == [], grace + 5, "the containers to go")
+    eventually(lambda: containers(build_id) == [], grace + 5, "the containers to go")
     assert time.monotonic() - killed_at <= grace + 5 + 1.5  # + polling slack
     assert "got-term" in faults.logs(build_id)  # SIGTERM reached the stage first
 
@@ -149,9 +140,11 @@ def test_warm_shutdown_mid_build_hands_the_build_back(faults: Stack, tmp_path: P
         },
     )
     build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
-    wait_for(lambda: "started" in faults.logs(build_id), 60, "the stage to start")
+    eventually(lambda: "started" in faults.logs(build_id), 60, "the stage to start")
     os.kill(first.proc.pid, signal.SIGTERM)  # warm shutdown of the main process
-    wait_for(lambda: faults.get(build_id)["status"] != "RUNNING", 30, "the build to leave RUNNING")
+    eventually(
+        lambda: faults.get(build_id)["status"] != "RUNNING", 30, "the build to leave RUNNING"
+    )
     assert first.proc.wait(60) is not None
     faults.stop_worker(first)
     faults.start_worker("staying")
@@ -170,7 +163,7 @@ def test_tagged_build_waits_for_a_tagged_worker(faults: Stack, tmp_path: Path) -
         {"ocelot.yml": yml('  - name: s\n    script: ["echo on-mac"]\n', image="machineTag: mac")},
     )
     build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
-    wait_for(
+    eventually(
         lambda: "builds.mac" in (faults.get(build_id)["pending_reason"] or ""),
         30,
         "the build to be routed",

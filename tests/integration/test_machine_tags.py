@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from tests.stack import Stack, make_repo
+from tests.waiting import eventually
 
 YML = """\
 machineTag: {tag}
@@ -26,15 +29,13 @@ def test_machine_tag_build_runs_on_the_tagged_local_worker_only(
         make_repo(repo_dir, {"ocelot.yml": YML.format(tag="macos")})
         repo = stack.add_repo(repo_dir)
         build_id = stack.build(repo, branch="master")
-        # With only an untagged worker up, the build waits and says why.
-        import time
 
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        # With only an untagged worker up, the build waits and says why.
+        def waiting_for_macos() -> dict[str, Any] | None:
             build = stack.get(build_id)
-            if build["pending_reason"] and "macos" in build["pending_reason"]:
-                break
-            time.sleep(0.2)
+            return build if "macos" in (build["pending_reason"] or "") else None
+
+        build = eventually(waiting_for_macos, 20, "a pending reason naming macos", interval=0.2)
         assert build["status"] == "QUEUED", build
         assert "builds.macos" in build["pending_reason"]
         time.sleep(2)

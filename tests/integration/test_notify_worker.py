@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
+from ocelot import queues
 from tests.conftest import require
 from tests.fakes.slack import WEBHOOK_PATH, FakeSlack
 from tests.fakes.smtp import FakeSMTP
 from tests.servers import RedisServer
 from tests.stack import Stack, make_repo
-from worker.app import make_celery
+from tests.waiting import eventually
+from worker.factory import make_celery
 
 YML = """\
 machineTag: notifyhost
@@ -80,15 +82,18 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 def settled(stack: Stack, build_id: int, channels: int, timeout: float = 60) -> list[Any]:
     """The build's notification attempts once every channel reached sent or failed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def final() -> list[Any] | None:
         notes = stack.get(build_id)["notifications"]
-        final = {n["channel"] for n in notes if n["outcome"] in ("sent", "failed")}
-        if len(final) == channels:
-            return notes  # type: ignore[no-any-return]
-        time.sleep(0.2)
-    logs = "\n".join(p.log.read_text()[-3000:] for p in stack.workers)
-    raise AssertionError(f"notifications of build {build_id} not settled: {notes}\n{logs}")
+        done = {n["channel"] for n in notes if n["outcome"] in ("sent", "failed")}
+        return notes if len(done) == channels else None
+
+    def what() -> str:
+        logs = "\n".join(p.log.read_text()[-3000:] for p in stack.workers)
+        notes = stack.get(build_id)["notifications"]
+        return f"the notifications of build {build_id} to settle: {notes}\n{logs}"
+
+    return eventually(final, timeout, what, interval=0.2)
 
 
 def test_slack_500_twice_then_200_gets_the_message_exactly_once(env: Env, tmp_path: Path) -> None:
@@ -114,8 +119,8 @@ def test_slack_500_twice_then_200_gets_the_message_exactly_once(env: Env, tmp_pa
 
     # A redelivered or duplicated message never posts again after a success.
     app = make_celery(stack.settings)
-    app.send_task("ocelot.notify.build", args=[build_id], queue="notify")
-    app.send_task("ocelot.notify.send", args=[build_id, "slack"], queue="notify")
+    queues.send_notify(app, build_id)
+    queues.send_notify_channel(app, build_id, "slack")
     stack.workers[0].wait_for_log("skipped: already delivered", timeout=30)
     time.sleep(1)
     assert len(slack.delivered()) == 1 and len(env.smtp.messages) == 1

@@ -4,13 +4,14 @@ and the real worker runs a poll sent through the broker."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 from ocelot.db import session_scope
 from ocelot.models import Build
 from ocelot.services import polls
 from tests.stack import Stack, git, make_repo
+from tests.waiting import eventually
 from worker.app import make_celery
 
 YML = """machineTag: polltag
@@ -83,13 +84,12 @@ def test_the_worker_runs_a_poll_and_builds_the_commit(stack: Stack, tmp_path: Pa
     polls.run_poll(stack.engine, stack.settings, poll_id)
     sha = make_repo(path, {"x.txt": "x"}, message="new work")
     make_celery(stack.settings).send_task("ocelot.polls.run", args=[poll_id], queue="control")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        builds = stack.client.get(f"/api/v1/repos/{repo}/builds", headers=stack.auth)
-        if builds.get_json()["builds"]:
-            break
-        time.sleep(0.2)
-    [build] = builds.get_json()["builds"]
+
+    def listed() -> list[dict[str, Any]]:
+        resp = stack.client.get(f"/api/v1/repos/{repo}/builds", headers=stack.auth)
+        return resp.get_json()["builds"]  # type: ignore[no-any-return]
+
+    [build] = eventually(listed, 60, "a build from the poll", interval=0.2)
     assert (build["hash"], build["trigger"]) == (sha, "poll")
     done = stack.wait(build["id"])
     assert done["status"] == "PASSED", done

@@ -4,13 +4,13 @@ refuses to start with the wrong OCELOT_SECRET_KEY. Real Redis, Celery worker, Do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from cryptography.fernet import Fernet
 from tests.conftest import require
 from tests.servers import RedisServer, free_port, stop, wait_for_port
 from tests.stack import Stack, docker_ok, make_repo
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -115,10 +116,12 @@ def test_an_echoed_secret_is_masked_in_the_stored_and_the_live_log(
             data = path.read_bytes()
             assert SECRET.encode() not in data and b"b3BlbnNzaC1rZXkt" not in data, path
     labels = {"label": [f"ocelot.build_id={build_id}", "ocelot.worker=secrets-1"]}
-    deadline = time.monotonic() + 10  # the container (and the key in it) goes with the build
-    while docker.from_env().containers.list(all=True, filters=labels):
-        assert time.monotonic() < deadline, "the build container was not removed"
-        time.sleep(0.2)
+    eventually(  # the container (and the key in it) goes with the build
+        lambda: not docker.from_env().containers.list(all=True, filters=labels),
+        10,
+        "the build container to be removed",
+        interval=0.2,
+    )
 
 
 def test_maven_builds_get_a_settings_xml_with_the_logins(
@@ -226,6 +229,54 @@ def test_the_build_image_is_pulled_from_a_password_protected_registry(
     assert "pulled fine" in secret_stack.logs(build["id"])
     docker_config = Path.home() / ".docker" / "config.json"
     assert not docker_config.exists() or registry.host not in docker_config.read_text()
+
+
+def test_a_stage_image_on_a_private_registry_is_pulled_with_the_login(
+    secret_stack: Stack, registry: Registry, tmp_path: Path
+) -> None:
+    image = f"{registry.host}/secret/busybox"
+    with contextlib.suppress(docker.errors.ImageNotFound):  # the stage has to pull it
+        docker.from_env().images.remove(f"{image}:latest", force=True)
+    login = {"repo_type": "docker", "url": registry.host, "username": "ci"}
+    right = {**login, "password": "registry-pass-1", "overwrite": "true"}
+    add_cred(secret_stack, "repo", {"acct": "acme", "identifier": "reg", **right})
+    text = yml(["echo in the build image"]) + (
+        f"  - name: private\n    image: {image}\n    script:\n      - echo pulled for the stage\n"
+    )
+    make_repo(tmp_path / "repo", {"ocelot.yml": text})
+    repo = secret_stack.add_repo(tmp_path / "repo", "acme/private-stage-image")
+    build = secret_stack.wait(secret_stack.build(repo, branch="master"))
+    log = secret_stack.logs(build["id"])
+    assert build["status"] == "PASSED", (build, log)
+    assert "pulled for the stage" in log
+    docker_config = Path.home() / ".docker" / "config.json"
+    assert not docker_config.exists() or registry.host not in docker_config.read_text()
+
+
+def test_a_cached_private_image_is_refused_to_a_build_that_may_not_have_its_login(
+    secret_stack: Stack, registry: Registry, tmp_path: Path
+) -> None:
+    """The attack: a private image is in the daemon's cache because a build with the login
+    pulled it; a build without the login (untrusted, or outside the login's scope) asks for
+    it by name. It must not run."""
+    image = f"{registry.host}/secret/busybox"
+    login = {"repo_type": "docker", "url": registry.host, "username": "ci"}
+    body = {"acct": "scoped", "identifier": "reg", **login, "password": "registry-pass-1"}
+    resp = secret_stack.client.post(
+        "/api/v1/creds/repo", headers=secret_stack.auth, json={**body, "branches": ["master"]}
+    )
+    assert resp.status_code in (200, 201), resp.get_json()
+    make_repo(tmp_path / "repo", {"ocelot.yml": yml(["echo ran the image"], image=image)})
+    make_repo(tmp_path / "repo", {"ocelot.yml": yml(["echo ran the image"], image=image).replace(
+        "branches: [master]", "branches: [ALL]")}, branch="feature")  # fmt: skip
+    repo = secret_stack.add_repo(tmp_path / "repo", "scoped/cached-image")
+    allowed = secret_stack.wait(secret_stack.build(repo, branch="master"))
+    assert allowed["status"] == "PASSED", allowed  # pulled with the login: now cached
+    docker.from_env().images.get(image)
+    refused = secret_stack.wait(secret_stack.build(repo, branch="feature", force=True))
+    assert refused["status"] == "FAILED_PRESTART", refused
+    assert "whose login this build may not use" in refused["failure_reason"]
+    assert "ran the image" not in secret_stack.logs(refused["id"])
 
 
 def test_a_worker_with_the_wrong_key_refuses_to_start_with_a_clear_message(

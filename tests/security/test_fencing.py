@@ -23,6 +23,7 @@ from ocelot.settings import Settings
 from tests.conftest import require
 from tests.servers import RedisServer
 from tests.stack import Stack, docker_ok, make_repo
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -56,16 +57,6 @@ def containers(stack: Stack, build_id: int) -> list[Any]:
     return docker.from_env().containers.list(all=True, filters={"label": labels})
 
 
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def run(stack: Stack, path: Path, text: str, timeout: float = 60) -> dict[str, Any]:
     make_repo(path, {"ocelot.yml": text})
     return stack.wait(stack.build(stack.add_repo(path), branch="master"), timeout=timeout)
@@ -84,8 +75,8 @@ def test_running_containers_carry_the_limits(fenced: Stack, tmp_path: Path) -> N
         },
     )
     build_id = fenced.build(fenced.add_repo(tmp_path / "r"), branch="master")
-    wait_for(lambda: "sleeping" in fenced.logs(build_id), 60, "the stage to sleep")
-    running = wait_for(lambda: len(containers(fenced, build_id)) == 2, 10, "two containers")
+    eventually(lambda: "sleeping" in fenced.logs(build_id), 60, "the stage to sleep")
+    running = eventually(lambda: len(containers(fenced, build_id)) == 2, 10, "two containers")
     assert running
     ncpu = docker.from_env().info()["NCPU"]
     kinds = set()
@@ -121,7 +112,7 @@ def test_a_build_without_timeout_ends_at_the_default(fenced: Stack, tmp_path: Pa
     assert stage["status"] == "FAILED"
     assert "timeout: the build ran longer than its timeout" in stage["messages"], stage
     assert "timeout" in build["failure_reason"]
-    wait_for(lambda: containers(fenced, build["id"]) == [], 10, "the containers to go")
+    eventually(lambda: containers(fenced, build["id"]) == [], 10, "the containers to go")
 
 
 def test_a_fork_bomb_is_held_by_the_pids_limit(fenced: Stack, tmp_path: Path) -> None:
@@ -136,7 +127,7 @@ def test_a_fork_bomb_is_held_by_the_pids_limit(fenced: Stack, tmp_path: Path) ->
     assert build["status"] == "FAILED", (build, log[-2000:])
     assert "started-all-2000" not in log
     assert "fork" in log.lower(), log[-2000:]  # the shell says why: it could not fork
-    wait_for(lambda: containers(fenced, build["id"]) == [], 10, "the containers to go")
+    eventually(lambda: containers(fenced, build["id"]) == [], 10, "the containers to go")
     # The worker (and its host) took no harm: the next build runs as usual.
     after = run(fenced, tmp_path / "r2", yml('  - name: ok\n    script: ["echo fine"]\n'))
     assert after["status"] == "PASSED" and "fine" in fenced.logs(after["id"])

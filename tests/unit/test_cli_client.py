@@ -11,9 +11,8 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -28,6 +27,7 @@ from ocelot.errors import (
     OcelotError,
     Unauthorized,
 )
+from tests.fakes.http import FakeHTTPServer, Incoming, reply
 
 
 @dataclass
@@ -59,40 +59,17 @@ class Stream:
         self.send(f"event: {name}\ndata: {json.dumps(data)}\n\n")
 
 
-class FakeServer:
-    """A tiny Ocelot API: ``json()`` / ``sequence()`` / ``stream()`` routes by method + path."""
+class FakeServer(FakeHTTPServer):
+    """A tiny Ocelot API: ``json()`` / ``sequence()`` / ``stream()`` routes by method + path.
+    Serves inside ``with FakeServer() as fake:``; ``seen`` lists the requests."""
+
+    methods = ("GET", "POST", "DELETE")
+    protocol_version = "HTTP/1.1"
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Any] = {}
-        self.seen: list[Seen] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _any(self) -> None:
-                fake._handle(self)
-
-            do_GET = do_POST = do_DELETE = _any
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-
-    def __enter__(self) -> FakeServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.requests: list[Seen] = []
+        self.seen = self.requests
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -115,14 +92,10 @@ class FakeServer:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(h.path)
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
-        query = dict(parse_qsl(parts.query))
-        self.seen.append(Seen(h.command, parts.path, query, dict(h.headers.items()), body))
-        answers = self.routes.get((h.command, parts.path))
+    def handle(self, request: Incoming, h: BaseHTTPRequestHandler) -> None:
+        body = json.loads(request.raw) if request.raw else None
+        self.record(Seen(request.method, request.path, request.query, request.headers, body))
+        answers = self.routes.get((request.method, request.path))
         status: Any
         payload: Any
         if not answers:
@@ -143,16 +116,8 @@ class FakeServer:
             h.close_connection = True
             return
         if status == 204:
-            h.send_response(204)
-            h.send_header("Content-Length", "0")
-            h.end_headers()
-            return
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+            payload = b""
+        reply(h, status, payload if isinstance(payload, bytes) else json.dumps(payload))
 
 
 @pytest.fixture

@@ -329,7 +329,8 @@ def test_a_bad_token_gets_a_hint_and_a_bad_repo_name_is_usage(server: FakeServer
     server.error("GET", "/api/v1/repos", 401, "unauthorized", "invalid or revoked token")
     result = run("repos", "list")
     assert result.exit_code == 1 and "OCELOT_TOKEN" in result.stderr
-    assert run("status", "not-a-repo").exit_code == 2
+    assert run("status", "acme/demo/extra").exit_code == 2
+    assert run("repos", "add", "demo", "--url", "x").exit_code == 2  # to track: ACCT/REPO
 
 
 def test_without_a_repo_or_a_checkout_the_user_is_asked(run: Any) -> None:
@@ -351,3 +352,67 @@ def test_an_unreachable_server_is_one_line_on_stderr(
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: cannot reach the ocelot server at {url} ")
     assert len(result.stderr.splitlines()) == 1
+
+
+# -- a bare REPO name, a positional hash, summary --hash --------------------------------------
+
+REPOS = [
+    {"full_name": "acme/demo", "name": "demo"},
+    {"full_name": "acme/tools", "name": "tools"},
+    {"full_name": "other/tools", "name": "tools"},
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "method", "path"),
+    [
+        (["status", "demo"], "GET", "/api/v1/repos/acme/demo/builds"),
+        (["logs", "demo"], "GET", "/api/v1/repos/acme/demo/builds"),
+        (["summary", "demo"], "GET", "/api/v1/repos/acme/demo/builds"),
+        (["build", "demo", "--branch", "master"], "POST", "/api/v1/repos/acme/demo/builds"),
+        (["deliveries", "demo"], "GET", "/api/v1/repos/acme/demo/deliveries"),
+        (["repos", "remove", "demo"], "DELETE", "/api/v1/repos/acme/demo"),
+    ],
+    ids=lambda a: "-".join(a[:2]) if isinstance(a, list) else "",
+)
+def test_a_bare_repo_name_is_the_one_tracked_repo_of_that_name(
+    server: FakeServer, run: Any, args: list[str], method: str, path: str
+) -> None:
+    server.json("GET", "/api/v1/repos", {"repos": REPOS})
+    server.json("GET", "/api/v1/repos/acme/demo/builds", {"builds": [make_build(7)]})
+    server.json("GET", "/api/v1/builds/7/logs", b"log\n")
+    server.json("POST", "/api/v1/repos/acme/demo/builds", make_build(8, "QUEUED"), 201)
+    server.json("GET", "/api/v1/repos/acme/demo/deliveries", {"deliveries": []})
+    server.json("DELETE", "/api/v1/repos/acme/demo", None, 204)
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert server.requests_to(method, path), [(s.method, s.path) for s in server.seen]
+
+
+def test_an_ambiguous_or_unknown_bare_name_is_a_clear_error(server: FakeServer, run: Any) -> None:
+    server.json("GET", "/api/v1/repos", {"repos": REPOS})
+    result = run("status", "tools")
+    assert result.exit_code == 2
+    assert "tools is the name of 2 tracked repositories: acme/tools, other/tools" in result.stderr
+    assert "ACCT/REPO" in result.stderr
+    result = run("summary", "nothing")
+    assert (result.exit_code, result.stderr) == (3, "nothing isn't tracked by ocelot\n")
+
+
+def test_status_takes_a_hash_where_no_repo_has_that_name(server: FakeServer, run: Any) -> None:
+    server.json("GET", "/api/v1/repos", {"repos": REPOS})
+    server.json("GET", "/api/v1/builds", {"builds": [make_build(4)]})
+    result = run("status", "A1B2C3")
+    assert result.exit_code == 0, result.output
+    assert "#4" in result.stdout
+    assert server.requests_to("GET", "/api/v1/builds")[0].query == {"hash": "a1b2c3", "limit": "50"}
+    assert run("status", "a1b2c3", "--hash", "a1b2").exit_code == 2
+
+
+def test_summary_filters_by_hash(server: FakeServer, run: Any) -> None:
+    server.json("GET", "/api/v1/repos/acme/demo/builds", {"builds": [make_build(5)]})
+    result = run("summary", "acme/demo", "--hash", "A1B2C3")
+    assert result.exit_code == 0, result.output
+    assert "5" in result.stdout
+    assert server.seen[0].query == {"hash": "a1b2c3", "limit": "20"}
+    assert run("summary", "acme/demo", "--hash", "xyz").exit_code == 2

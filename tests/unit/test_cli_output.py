@@ -112,3 +112,16 @@ def test_status_shows_the_last_notification_attempt_per_channel() -> None:
     out = " ".join(render(build_view(build), ClientConfig(no_color=True)).split())  # unfold
     assert "slack #builds: sent (2 attempts)" in out
     assert "email dev@example.com: failed — no SMTP host" in out
+
+
+def test_status_says_how_to_get_into_a_kept_container() -> None:
+    build = make_build(9, "FAILED")
+    build["kept_container"] = "ocelot-3f2a9c1d-9-1"
+    out = render(build_view(build), ClientConfig(no_color=True))
+    assert "debug       docker exec -it ocelot-3f2a9c1d-9-1 sh" in out
+    build["kept_container"] = "/srv/ocelot/workspaces/9-1"  # the local executor's workspace
+    assert "debug       cd /srv/ocelot/workspaces/9-1" in render(
+        build_view(build), ClientConfig(no_color=True)
+    )
+    build["kept_container"] = None
+    assert "debug" not in render(build_view(build), ClientConfig(no_color=True))

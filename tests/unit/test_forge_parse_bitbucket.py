@@ -12,7 +12,7 @@ BB = Bitbucket()
 SECRET = "bitbucket-secret-0123456789"
 
 
-def parse(name: str) -> Event | Ignored | list[Event]:
+def parse(name: str) -> list[Event] | Ignored:
     return BB.parse(event_headers(name), json.loads(body(name)))
 
 
@@ -55,8 +55,9 @@ def test_pull_requests_build_the_short_source_hash_for_the_destination() -> None
         ("bitbucket/pullrequest-created.json", "507a576e59b3"),
         ("bitbucket/pullrequest-updated.json", "0704fc5beccc"),
     ):
-        event = parse(name)
-        assert isinstance(event, Event), name
+        events = parse(name)
+        assert isinstance(events, list) and len(events) == 1, name
+        event = events[0]
         assert (event.kind, event.pr_id, event.sha) == ("pull_request", "1", sha)
         assert (event.branch, event.source_branch) == ("master", "develop")
 

@@ -11,8 +11,16 @@ from tests.fakes.webhooks import EVENTS, body, event_headers, signed_headers
 GH = GitHub()
 
 
-def parse(name: str) -> Event | Ignored | list[Event]:
-    return GH.parse(event_headers(name), json.loads(body(name)))
+def parse(name: str) -> Event | Ignored:
+    """The one event of a fixture (GitHub sends one per delivery: a one-element list)."""
+    return one(GH.parse(event_headers(name), json.loads(body(name))))
+
+
+def one(found: list[Event] | Ignored) -> Event | Ignored:
+    if isinstance(found, Ignored):
+        return found
+    assert isinstance(found, list) and len(found) == 1, found
+    return found[0]
 
 
 def test_signature_matches_the_documented_test_vector() -> None:

@@ -13,8 +13,16 @@ GL = GitLab()
 SECRET = "gitlab-secret-0123456789"
 
 
-def parse(name: str) -> Event | Ignored | list[Event]:
-    return GL.parse(event_headers(name), json.loads(body(name)))
+def parse(name: str) -> Event | Ignored:
+    """The one event of a fixture (GitLab sends one per delivery: a one-element list)."""
+    return one(GL.parse(event_headers(name), json.loads(body(name))))
+
+
+def one(found: list[Event] | Ignored) -> Event | Ignored:
+    if isinstance(found, Ignored):
+        return found
+    assert isinstance(found, list) and len(found) == 1, found
+    return found[0]
 
 
 def test_token_is_compared_exactly() -> None:

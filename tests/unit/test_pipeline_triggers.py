@@ -1,4 +1,4 @@
-"""The trigger grammar: the examples of OCELOT_YML.md, precedence, and rejected lines."""
+"""The trigger grammar: the examples of docs/ocelot-yml.md, precedence, and rejected lines."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
-"""Log redaction: every injected secret is masked line by line; short values are not."""
+"""Log redaction: every injected secret is masked line by line; short values are not. One
+module masks everywhere (logs, notices, errors), and an unreadable account masks all."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ocelot.secrets import redaction
 from ocelot.secrets.redaction import MIN_LENGTH, make_redactor, secret_fragments
 
 KEY = "-----BEGIN KEY-----\nAAAAline-one\n  BBBBline-two  \n-----END KEY-----\n"
@@ -47,3 +49,35 @@ ONE_LINE = st.characters(blacklist_categories=("Cc", "Zl", "Zp"))
 @given(st.text(ONE_LINE, min_size=MIN_LENGTH), st.text(ONE_LINE), st.text(ONE_LINE))
 def test_a_secret_never_survives_in_any_line(secret: str, before: str, after: str) -> None:
     assert secret not in make_redactor([secret])(before + secret + after)
+
+
+# -- one module: the mask, the algorithm and the account's redactor ----------------------------
+
+
+def test_one_mask_and_one_masking_everywhere() -> None:
+    from ocelot.models import credential
+    from ocelot.notifiers import base, message
+    from ocelot.services import notifications
+
+    assert credential.MASK is redaction.MASK and base.MASK is redaction.MASK
+    assert base.scrub is redaction.scrub  # notifiers mask their errors with the same code
+    assert notifications.redactor_for is redaction.redactor_for  # no second one there
+    assert message.Redactor is redaction.Redactor
+
+
+def test_scrub_masks_each_line_of_a_multi_line_secret_like_the_log_does() -> None:
+    """An error quoting one line of a two-line secret: the log masked it, so must a notice."""
+    secret = "first-line-of-it\nsecond-line-of-it"
+    text = "refused: second-line-of-it (and first-line-of-it)"
+    assert redaction.scrub(text, [secret, None, "ab"]) == "refused: ***** (and *****)"
+    assert redaction.scrub(text, [secret]) == make_redactor([secret])(text)
+
+
+def test_secrets_that_cannot_be_read_mask_everything() -> None:
+    from ocelot.errors import SecretError
+
+    def unreadable() -> list[str]:
+        raise SecretError("OCELOT_SECRET_KEY does not decrypt the stored credentials")
+
+    assert redaction.redactor_for(unreadable)("any line at all") == redaction.MASK
+    assert redaction.redactor_for(lambda: ["hunter22"])("pw hunter22") == "pw *****"

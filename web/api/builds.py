@@ -11,9 +11,9 @@ from ocelot.errors import InvalidRequest
 from ocelot.services import builds as build_service
 from ocelot.services import notifications as notification_service
 from ocelot.services import trust as trust_service
-from web.api import api
+from web.api.blueprint import api
 from web.api.util import bool_value, int_arg, json_body
-from web.app import services
+from web.extensions import services
 
 
 def _optional_str(body: dict[str, object], key: str) -> str | None:

@@ -24,9 +24,9 @@ from ocelot.db import session_scope
 from ocelot.errors import InvalidRequest, NotFound
 from ocelot.models import Credential
 from ocelot.services import credentials as cred_service
-from web.api import api
+from web.api.blueprint import api
 from web.api.util import bool_value, json_body
-from web.app import services
+from web.extensions import services
 
 
 def _shown(session: Session, row: Credential) -> dict[str, Any]:

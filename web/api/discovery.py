@@ -8,9 +8,9 @@ from flask.typing import ResponseReturnValue
 from ocelot.db import session_scope
 from ocelot.errors import InvalidRequest
 from ocelot.services import discovery
-from web.api import api
+from web.api.blueprint import api
 from web.api.util import bool_value, json_body
-from web.app import services
+from web.extensions import services
 
 
 @api.post("/repos/discover")

@@ -12,9 +12,9 @@ from ocelot.errors import InvalidRequest
 from ocelot.models import Delivery
 from ocelot.services import watch as watch_service
 from ocelot.services.repos import get_repo
-from web.api import api
+from web.api.blueprint import api
 from web.api.util import bool_value, int_arg, json_body
-from web.app import services
+from web.extensions import services
 
 
 @api.get("/repos/<acct>/<name>/deliveries")

@@ -11,9 +11,9 @@ from flask.typing import ResponseReturnValue
 from ocelot.db import session_scope
 from ocelot.logstream import follow, read_text
 from ocelot.services.builds import get_build
-from web.api import api
+from web.api.blueprint import api
 from web.api.util import bool_value
-from web.app import services
+from web.extensions import services
 
 
 @api.get("/builds/<int:build_id>/logs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, jsonify
 from flask.typing import ResponseReturnValue
 
-from web.api import api
+from web.api.blueprint import api
 from web.openapi import openapi_document
 
 

@@ -8,9 +8,9 @@ from flask.typing import ResponseReturnValue
 from ocelot.db import session_scope
 from ocelot.errors import InvalidRequest
 from ocelot.services import polls as poll_service
-from web.api import api
+from web.api.blueprint import api
 from web.api.util import json_body
-from web.app import services
+from web.extensions import services
 
 
 @api.get("/polls")

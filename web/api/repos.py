@@ -9,9 +9,9 @@ from ocelot.db import session_scope
 from ocelot.errors import InvalidRequest
 from ocelot.services import repos as repo_service
 from ocelot.services import trust as trust_service
-from web.api import api
+from web.api.blueprint import api
 from web.api.util import json_body
-from web.app import services
+from web.extensions import services
 
 
 @api.get("/repos")

@@ -10,12 +10,13 @@ import logging
 
 from sqlalchemy.engine import Engine
 
+from ocelot import queues
 from ocelot.db import session_scope
 from ocelot.errors import OcelotError
 from ocelot.services import discovery
 from ocelot.settings import Settings
 from worker.app import app
-from worker.context import get_context
+from worker.base import OcelotTask
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,9 @@ def run_discovery(engine: Engine, settings: Settings) -> dict[str, list[str]]:
     return added
 
 
-@app.task(name="ocelot.discovery.run")
-def run() -> dict[str, list[str]]:
-    settings: Settings = app.conf.ocelot_settings
+@app.task(name=queues.DISCOVERY_RUN, bind=True)
+def run(self: OcelotTask) -> dict[str, list[str]]:
+    settings = self.settings
     if not settings.discover:
         return {}
-    return run_discovery(get_context(settings).engine, settings)
+    return run_discovery(self.ctx.engine, settings)

@@ -1,4 +1,4 @@
-"""Periodic tasks run by beat, and the queue-publishing helpers they share.
+"""Periodic tasks run by beat.
 
 * ``reap``: running builds whose lease expired (worker SIGKILLed, OOM, host gone) are
   abandoned with ``worker lost: <name>`` and queued again as a new attempt (or failed once
@@ -7,7 +7,8 @@
   (broker restarted, message lost) are published again. Duplicates are harmless: ``route``
   acts only on QUEUED rows and ``prepare`` claims with a compare-and-set.
 * ``janitor``: removes leftovers (containers, volumes, workspaces) labelled with this worker
-  whose build attempt is no longer running.
+  whose build attempt is no longer running, except what failed builds keep for debugging
+  (``OCELOT_KEEP_CONTAINERS``) until ``OCELOT_JANITOR_AGE``. See :mod:`ocelot.runner.leftovers`.
 """
 
 from __future__ import annotations
@@ -18,41 +19,34 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from ocelot import queues
 from ocelot.db import session_scope
-from ocelot.executors import BuildKey
 from ocelot.models import Build
-from ocelot.models.build import RUNNING
+from ocelot.runner import leftovers
+from ocelot.runner.context import RunContext
 from ocelot.runner.recovery import reap as reap_builds
 from ocelot.runner.recovery import stale_queued
-from ocelot.runner.route import queue_for
-from worker.app import app, send_route
-from worker.context import get_context
+from worker.app import app
+from worker.base import OcelotTask
 
 log = logging.getLogger(__name__)
 
 
-def _ctx():  # type: ignore[no-untyped-def]
-    return get_context(app.conf.ocelot_settings)
-
-
-def send_prepare(build_id: int, queue: str) -> None:
-    app.send_task("ocelot.builds.prepare", args=[build_id], queue=queue)
-
-
-@app.task(name="ocelot.maintenance.ping")
-def ping(reply_to: str | None = None) -> None:
+@app.task(name=queues.MAINTENANCE_PING, bind=True)
+def ping(self: OcelotTask, reply_to: str | None = None) -> None:
     """Do nothing but answer on a Redis list: a liveness probe, and the floor that the
     benchmarks compare a build's chain with."""
-    if reply_to:
-        _ctx().redis.rpush(reply_to, b"pong")
+    if reply_to and self.ctx.redis is not None:
+        self.ctx.redis.rpush(reply_to, b"pong")
 
 
-@app.task(name="ocelot.maintenance.reap")
-def reap() -> int:
-    done = reap_builds(_ctx())
+@app.task(name=queues.MAINTENANCE_REAP, bind=True)
+def reap(self: OcelotTask) -> int:
+    """Builds that failed here (no retries left) are announced when the task ends."""
+    done = reap_builds(self.ctx)
     for result in done:
         if result.requeue_to:
-            send_prepare(result.build_id, result.requeue_to)
+            queues.send_prepare(app, result.build_id, result.requeue_to)
     return len(done)
 
 
@@ -71,56 +65,52 @@ def _waiting_in_redis(redis, queue: str, build_id: int) -> bool:  # type: ignore
     return False
 
 
-@app.task(name="ocelot.maintenance.reconcile")
-def reconcile() -> int:
-    ctx = _ctx()
+@app.task(name=queues.MAINTENANCE_RECONCILE, bind=True)
+def reconcile(self: OcelotTask) -> int:
+    ctx = self.ctx
     count = 0
     for build_id, routed in stale_queued(ctx):
         with session_scope(ctx.engine) as session:
             tag = session.scalar(select(Build.machine_tag).where(Build.id == build_id))
-        queue = queue_for(tag) if routed else "control"
+        queue = queues.builds_queue(tag) if routed else queues.CONTROL
         if _waiting_in_redis(ctx.redis, queue, build_id):
             continue  # its message is there; it waits for a worker, nothing was lost
         if routed:
-            send_prepare(build_id, queue)
+            queues.send_prepare(app, build_id, queue)
         else:
-            send_route(app, build_id)
+            queues.send_route(app, build_id)
         count += 1
     if count:
         log.warning("reconcile: published %s lost build message(s) again", count)
     return count
 
 
-def live_attempts(ctx) -> set[BuildKey]:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.engine) as session:
-        rows = session.execute(select(Build.id, Build.attempt).where(Build.status == RUNNING))
-        return {BuildKey(build_id, attempt) for build_id, attempt in rows}
+def clean_leftovers(ctx: RunContext) -> list[str]:
+    """Remove this worker's containers/volumes/workspaces of attempts that are neither
+    running nor kept for debugging (``OCELOT_KEEP_CONTAINERS``, until ``OCELOT_JANITOR_AGE``):
+    :func:`ocelot.runner.leftovers.clean`. Also run when the worker starts."""
+    return leftovers.clean(ctx)
 
 
-def clean_leftovers(ctx) -> list[str]:  # type: ignore[no-untyped-def]
-    """Remove this worker's containers/volumes/workspaces of attempts that are not running."""
-    live = live_attempts(ctx)
-    removed = ctx.executor.cleanup(ctx.settings.worker_name, lambda key: key in live)
-    if removed:
-        log.warning("janitor: removed %s", ", ".join(removed))
-    return list(removed)
-
-
-@app.task(name="ocelot.maintenance.janitor")
-def janitor() -> list[str]:
-    """This worker's leftovers, then (Docker) every old Ocelot container and dangling image."""
-    ctx = _ctx()
+@app.task(name=queues.MAINTENANCE_JANITOR, bind=True)
+def janitor(self: OcelotTask) -> list[str]:
+    """This worker's leftovers, then (Docker) every old Ocelot container and dangling image;
+    running attempts and young kept ones are spared."""
+    ctx = self.ctx
     removed = clean_leftovers(ctx)
+    executor = ctx.executor
     if ctx.settings.worker_executor == "docker":
+        from ocelot.executors.docker import DockerExecutor
         from ocelot.executors.janitor import prune
 
-        live = live_attempts(ctx)
+        assert isinstance(executor, DockerExecutor)
         freed = prune(
-            ctx.executor.client(),
-            lambda key: key in live,
+            executor.client(),
+            leftovers.spared(ctx),
             timedelta(seconds=ctx.settings.janitor_age_seconds),
             ctx.settings.instance,
         )
+        leftovers.forget_expired(ctx)
         log.info("janitor: %s", freed.summary())
         removed.extend(freed.removed)
     return removed

@@ -7,30 +7,29 @@ from __future__ import annotations
 
 import logging
 
+from ocelot import queues
 from ocelot.db import session_scope
 from ocelot.services import polls
-from worker.app import app, send_route
-from worker.context import get_context
+from worker.app import app
+from worker.base import OcelotTask
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="ocelot.polls.run_due")
-def run_due() -> list[int]:
-    settings = app.conf.ocelot_settings
-    with session_scope(get_context(settings).engine) as session:
+@app.task(name=queues.POLLS_RUN_DUE, bind=True)
+def run_due(self: OcelotTask) -> list[int]:
+    with session_scope(self.ctx.engine) as session:
         due = polls.due_polls(session)
     for poll_id in due:
-        app.send_task("ocelot.polls.run", args=[poll_id], queue="control", expires=300)
+        queues.send_poll(app, poll_id)
     return due
 
 
-@app.task(name="ocelot.polls.run")
-def run(poll_id: int) -> list[int]:
-    settings = app.conf.ocelot_settings
-    build_ids = polls.run_poll(get_context(settings).engine, settings, poll_id)
+@app.task(name=queues.POLLS_RUN, bind=True)
+def run(self: OcelotTask, poll_id: int) -> list[int]:
+    build_ids = polls.run_poll(self.ctx.engine, self.settings, poll_id)
     for build_id in build_ids:
-        send_route(app, build_id)
+        queues.send_route(app, build_id)
     if build_ids:
         log.info("poll %s queued builds %s", poll_id, build_ids)
     return build_ids

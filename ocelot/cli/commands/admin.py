@@ -8,6 +8,9 @@ Tokens: ``ocelot admin tokens create NAME --role read|build|admin [--expires 30d
 ``ocelot admin tokens list`` and ``ocelot admin tokens revoke NAME|ID|PREFIX``;
 ``ocelot admin create-token NAME`` is the original spelling of ``create`` (role admin unless
 ``--role`` says otherwise).
+
+Kept containers: ``ocelot admin prune [BUILD_ID]...`` removes what failed builds kept for
+debugging (``OCELOT_KEEP_CONTAINERS``) without waiting for ``OCELOT_JANITOR_AGE``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rich.text import Text
 from ocelot.cli.app import App, pass_app
 from ocelot.cli.config import ClientConfig
 from ocelot.cli.output import DASH, make_console, style_for
+from ocelot.status import BuildStatus
 
 ROLES = ("read", "build", "admin")
 EXPIRES_HELP = (
@@ -162,6 +166,36 @@ def migrate(app: App) -> None:
     app.note("database migrated to the latest schema")
 
 
+@admin.command("prune")
+@click.argument("build_ids", metavar="[BUILD_ID]...", nargs=-1, type=int)
+@pass_app
+def prune(app: App, build_ids: tuple[int, ...]) -> None:
+    """Remove the containers that failed builds kept for debugging, now.
+
+    With OCELOT_KEEP_CONTAINERS on, a failed build's container stays (`ocelot status` shows
+    how to `docker exec` into it) until OCELOT_JANITOR_AGE after the build; this removes
+    every kept one at once, or those of the BUILD_IDs given. It talks to the Docker daemon
+    the workers use (DOCKER_HOST, or the local one), with the server's environment.
+    """
+    from ocelot.db import make_engine
+    from ocelot.errors import ExecutorError
+    from ocelot.runner.context import RunContext
+    from ocelot.runner.leftovers import remove_kept
+    from ocelot.settings import load_settings
+
+    settings = load_settings()
+    done = remove_kept(RunContext(settings=settings, engine=make_engine(settings)), build_ids)
+    for item in done:
+        if item.error is None:
+            click.echo(f"removed {item.name} (build {item.build_id})")
+    if not done:
+        app.note("nothing kept to remove")
+    failed = [item for item in done if item.error is not None]
+    if failed:
+        lines = "; ".join(f"{i.name} (build {i.build_id}): {i.error}" for i in failed)
+        raise ExecutorError(f"could not remove {len(failed)} kept container(s): {lines}")
+
+
 def _when(value: Any, *, date_only: bool = False) -> str:
     """An ISO time (or datetime) in UTC as ``2026-12-31 14:05``; ``-`` for none."""
     if value is None or value == "":
@@ -172,7 +206,11 @@ def _when(value: Any, *, date_only: bool = False) -> str:
     return text[:10] if date_only else text[:16]
 
 
-_STATE_STYLE = {"live": "PASSED", "expired": "SKIPPED", "revoked": "KILLED"}
+_STATE_STYLE = {
+    "live": BuildStatus.PASSED,
+    "expired": BuildStatus.SKIPPED,
+    "revoked": BuildStatus.KILLED,
+}
 
 
 def tokens_table(rows: Sequence[Mapping[str, Any]]) -> Table:

@@ -14,11 +14,11 @@ import click
 from rich.text import Text
 
 from ocelot.cli import gitinfo
-from ocelot.cli.app import HASH, REPO, App, pass_app
+from ocelot.cli.app import HASH, REPO, REPO_OR_HASH, App, pass_app
 from ocelot.cli.output import build_view, status_text, summary_table
 from ocelot.errors import DependencyUnavailable
+from ocelot.status import FINISHED, BuildStatus
 
-FINISHED = frozenset({"PASSED", "FAILED", "FAILED_PRESTART", "KILLED", "SKIPPED", "DECLINED"})
 POLL_INTERVALS = (0.2, 0.5, 1.0, 2.0, 3.0)  # seconds; the last one repeats
 POLL_FAILURES = 5  # consecutive unreachable polls tolerated (a server restart)
 
@@ -60,7 +60,7 @@ def show_final(app: App, build: dict[str, Any]) -> NoReturn:
     """Print a finished build as ``status`` does and exit 0 if it passed, else 1."""
     app.out.print(build_view(build))
     status = build.get("status")
-    if status == "PASSED":
+    if status == BuildStatus.PASSED:
         raise click.exceptions.Exit(0)
     line = Text(f"build #{build.get('id')} ").append_text(status_text(status))
     if build.get("failure_reason"):
@@ -110,13 +110,14 @@ def build(
 
 
 @click.command("status")
-@click.argument("repo", type=REPO, required=False, metavar="[ACCT/REPO]")
+@click.argument("repo", type=REPO_OR_HASH, required=False, metavar="[ACCT/REPO]")
 @click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit (prefix) of the build.")
 @click.option("--build-id", type=int, metavar="N", help="Show build N.")
 @pass_app
 def status(app: App, repo: str | None, hash_: str | None, build_id: int | None) -> None:
     """Show the latest matching build: who, when, how long, and every stage.
 
+    ACCT/REPO may be a bare REPO name when one tracked repository has it, or a commit hash.
     Inside a checkout the build of HEAD is shown (or the latest one, if HEAD has none).
     """
     app.out.print(build_view(app.find_build(repo, hash_, build_id)))
@@ -133,19 +134,21 @@ def status(app: App, repo: str | None, hash_: str | None, build_id: int | None) 
     help="How many builds to list.",
 )
 @click.option("--branch", "-b", metavar="B", help="Only builds of branch B.")
+@click.option("--hash", "hash_", type=HASH, metavar="H", help="Only builds of commit H (prefix).")
 @pass_app
-def summary(app: App, repo: str | None, limit: int, branch: str | None) -> None:
+def summary(app: App, repo: str | None, limit: int, branch: str | None, hash_: str | None) -> None:
     """List recent builds of ACCT/REPO, newest first (of every repo outside a checkout)."""
     full_name = app.repo_or_none(repo)
-    rows = app.client.builds(full_name, branch=branch, limit=limit)
+    rows = app.client.builds(full_name, hash_prefix=hash_, branch=branch, limit=limit)
     if not rows:
-        app.note(f"no builds of {full_name or 'any repository'} yet")
+        what = f"{full_name or 'any repository'}{f' at {hash_}' if hash_ else ''}"
+        app.note(f"no builds of {what} yet")
         return
     app.out.print(summary_table(rows, with_repo=full_name is None))
 
 
 @click.command("kill")
-@click.argument("repo", type=REPO, required=False, metavar="[ACCT/REPO]")
+@click.argument("repo", type=REPO_OR_HASH, required=False, metavar="[ACCT/REPO]")
 @click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit (prefix) of the build.")
 @click.option("--build-id", type=int, metavar="N", help="Kill build N.")
 @pass_app

@@ -19,7 +19,6 @@ A credfile holds one credential as a mapping, or several as a list (or under
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,106 +29,24 @@ from rich.table import Table
 from rich.text import Text
 
 from ocelot.cli.app import App, pass_app
+from ocelot.credtypes import SCOPE_EVENTS, TYPES, Field
 from ocelot.errors import Conflict, InvalidRequest
-
-# Types a build receives: they can be scoped (ocelot.services.trust; kept in step with the
-# server's SCOPED_TYPES, checked by a test).
-SCOPED_TYPES = ("env", "ssh", "repo")
-SCOPE_EVENTS = ("push", "tag", "pull_request", "cli", "api", "poll", "rebuild")
-
+from ocelot.secrets.redaction import MASK
 
 # Other spellings of a field's flag: `creds ssh add ACCT NAME --known-hosts FILE`.
 FLAG_ALIASES = {"known_hosts": ("--known-hosts",)}
+# Flags of fields read from a file say so in their name.
+_FILE_FLAGS = {"private_key": "key-file", "known_hosts": "known-hosts-file"}
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str  # API field name
-    help: str
-    secret: bool = False
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    from_file: bool = False  # the flag names a file whose content is the value
-
-    @property
-    def flag(self) -> str:
-        name = {"private_key": "key-file", "known_hosts": "known-hosts-file"}.get(self.name)
-        return "--" + (name or self.name.replace("_", "-"))
-
-    @property
-    def dest(self) -> str:
-        return self.flag[2:].replace("-", "_")
+def flag(field: Field) -> str:
+    """The ``--option`` of a credential field."""
+    return "--" + (_FILE_FLAGS.get(field.name) or field.name.replace("_", "-"))
 
 
-TYPES: dict[str, tuple[str, list[Field]]] = {
-    "vcs": (
-        "Forge tokens (GitHub, GitLab, Bitbucket) used for webhooks, statuses and clones.",
-        [
-            Field(
-                "forge", "Forge the token is for.", choices=("github", "gitlab", "bitbucket", "git")
-            ),
-            Field("url", "API URL of a self-hosted forge."),
-            Field("username", "User the token belongs to."),
-            Field(
-                "token", "The token (prompted, hidden, when left out).", secret=True, required=True
-            ),
-        ],
-    ),
-    "repo": (
-        "Registry and artifact repository logins (docker, maven/nexus, npm).",
-        [
-            Field(
-                "repo_type",
-                "Kind of repository.",
-                required=True,
-                choices=("docker", "maven", "npm", "nexus"),
-            ),
-            Field("url", "Registry or repository URL (docker: host[:port]).", required=True),
-            Field("username", "Login name.", required=True),
-            Field(
-                "password",
-                "Password (prompted, hidden, when left out).",
-                secret=True,
-                required=True,
-            ),
-        ],
-    ),
-    "ssh": (
-        "SSH private keys, written to ~/.ssh/ in every build container of the account.",
-        [
-            Field(
-                "private_key",
-                "File with the private key.",
-                secret=True,
-                required=True,
-                from_file=True,
-            ),
-            Field(
-                "known_hosts",
-                "known_hosts file with the git hosts' keys: fetches check them strictly "
-                "(without one, the first key a host shows is pinned and a change is refused).",
-                from_file=True,
-            ),
-        ],
-    ),
-    "notify": (
-        "Slack webhooks and bot tokens used by notifications.",
-        [
-            Field("kind", "slack or webhook.", choices=("slack", "webhook")),
-            Field("channel", "Default channel (bot tokens)."),
-            Field("webhook_url", "Incoming webhook URL (a secret).", secret=True),
-            Field("token", "Bot token (a secret).", secret=True),
-        ],
-    ),
-    "env": (
-        "Secret environment variables for every build of the account (NAME=its name).",
-        [
-            Field(
-                "value", "The value (prompted, hidden, when left out).", secret=True, required=True
-            )
-        ],
-    ),
-}
+def dest(field: Field) -> str:
+    """The click parameter name of :func:`flag`."""
+    return flag(field)[2:].replace("-", "_")
 
 
 def _read(path: Path, what: str) -> str:
@@ -168,8 +85,8 @@ def _complete(ctype: str, entry: dict[str, Any]) -> dict[str, Any]:
             entry[key] = click.prompt(
                 "variable name" if ctype == "env" and key == "identifier" else key
             )
-    fields = TYPES[ctype][1]
-    for field in fields:
+    spec = TYPES[ctype]
+    for field in spec.fields:
         if entry.get(field.name) or not field.required:
             continue
         if field.from_file:
@@ -180,12 +97,18 @@ def _complete(ctype: str, entry: dict[str, Any]) -> dict[str, Any]:
                 hide_input=field.secret,
                 type=click.Choice(field.choices) if field.choices else None,
             )
-    if ctype == "notify" and not entry.get("webhook_url") and not entry.get("token"):
-        entry["webhook_url"] = click.prompt(
-            "webhook_url (empty for a bot token)", default="", hide_input=True, show_default=False
-        )
-        if not entry["webhook_url"]:
-            entry["token"] = click.prompt("token", hide_input=True)
+    if spec.one_of and not any(entry.get(name) for name in spec.one_of):
+        *first, last = spec.one_of
+        for name in first:  # e.g. notify: a webhook URL, else a bot token
+            entry[name] = click.prompt(
+                f"{name} (empty for {last})",
+                default="",
+                hide_input=spec.field(name).secret,
+                show_default=False,
+            )
+            if entry[name]:
+                return entry
+        entry[last] = click.prompt(last, hide_input=spec.field(last).secret)
     return entry
 
 
@@ -193,19 +116,19 @@ def _add(app: App, ctype: str, entry: dict[str, Any], yes: bool) -> None:
     body = {k: v for k, v in entry.items() if v not in (None, "")}
     name = f"{ctype} credential {body.get('identifier')!r} of {body.get('acct')}"
     try:
-        app.client._json("POST", f"/creds/{ctype}", json=body)
+        app.client.creds_add(ctype, body)
         click.echo(f"added {name}")
         return
     except Conflict:
         if not yes and not click.confirm(f"{name} exists; overwrite it?", default=False, err=True):
             raise click.Abort() from None
-    app.client._json("POST", f"/creds/{ctype}", json={**body, "overwrite": True})
+    app.client.creds_add(ctype, body, overwrite=True)
     click.echo(f"replaced {name}")
 
 
 def _table(ctype: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
-    scoped = ctype in SCOPED_TYPES
+    scoped = TYPES[ctype].scoped
     for column in (
         "ACCT",
         "IDENTIFIER",
@@ -220,7 +143,7 @@ def _table(ctype: str, rows: list[dict[str, Any]]) -> Table:
             f"{k}={v}" if k != "known_hosts" else "known_hosts=yes"
             for k, v in sorted((row.get("fields") or {}).items())
         )
-        secrets = ", ".join(f"{k}: *****" for k in sorted(row.get("secrets") or {}))
+        secrets = ", ".join(f"{k}: {MASK}" for k in sorted(row.get("secrets") or {}))
         if ctype == "ssh":
             secrets = "private key on file" if row.get("on_file") else "private key MISSING"
         elif not row.get("on_file"):
@@ -243,8 +166,8 @@ def _scope(row: dict[str, Any]) -> str:
 
 
 def _make_group(ctype: str) -> click.Group:
-    summary, fields = TYPES[ctype]
-    group = click.Group(ctype, help=summary)
+    spec = TYPES[ctype]
+    group = click.Group(ctype, help=spec.summary)
 
     def add(
         app: App,
@@ -261,8 +184,8 @@ def _make_group(ctype: str) -> click.Group:
                 entry["events"] = _split_list(events)
             if branches:
                 entry["branches"] = _split_list(branches)
-            for field in fields:
-                value = flags.get(field.dest)
+            for field in spec.fields:
+                value = flags.get(dest(field))
                 if value is not None:
                     entry[field.name] = _read(Path(value), field.name) if field.from_file else value
             if acct:
@@ -285,7 +208,7 @@ def _make_group(ctype: str) -> click.Group:
             ["--yes", "-y"], is_flag=True, help="Replace an existing credential without asking."
         ),
     ]
-    if ctype in SCOPED_TYPES:
+    if spec.scoped:
         params += [
             click.Option(
                 ["--events"],
@@ -300,7 +223,7 @@ def _make_group(ctype: str) -> click.Group:
                 "build's tag), e.g. 'master,release/*' (default: every branch).",
             ),
         ]
-    for field in fields:
+    for field in spec.fields:
         note = (
             " Visible in `ps` and shell history: prefer the prompt."
             if field.secret and not field.from_file
@@ -308,7 +231,7 @@ def _make_group(ctype: str) -> click.Group:
         )
         params.append(
             click.Option(
-                [field.flag, *FLAG_ALIASES.get(field.name, ()), field.dest],
+                [flag(field), *FLAG_ALIASES.get(field.name, ()), dest(field)],
                 help=field.help + note,
                 type=click.Choice(field.choices) if field.choices else None,
             )
@@ -323,8 +246,7 @@ def _make_group(ctype: str) -> click.Group:
     )
 
     def list_(app: App, acct: str | None) -> None:
-        params = {"acct": acct} if acct else None
-        rows = app.client._json("GET", f"/creds/{ctype}", params=params)["credentials"]
+        rows = app.client.creds_list(ctype, acct)
         if not rows:
             app.note(f"no {ctype} credentials{f' of {acct}' if acct else ''}")
             return
@@ -335,7 +257,7 @@ def _make_group(ctype: str) -> click.Group:
             "list",
             callback=pass_app(list_),
             params=[click.Argument(["acct"], required=False, metavar="[ACCT]")],
-            help=f"List {ctype} credentials (of ACCT); secrets show as *****.",
+            help=f"List {ctype} credentials (of ACCT); secrets show as {MASK}.",
         )
     )
 
@@ -343,7 +265,7 @@ def _make_group(ctype: str) -> click.Group:
         name = f"{ctype} credential {identifier!r} of {acct}"
         if not yes:
             click.confirm(f"delete {name}?", abort=True, err=True)
-        app.client._json("DELETE", f"/creds/{ctype}/{acct}/{identifier}")
+        app.client.creds_delete(ctype, acct, identifier)
         click.echo(f"deleted {name}")
 
     group.add_command(

@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
-from ocelot.cli.app import HASH, REPO, App, pass_app
+from ocelot.cli.app import HASH, REPO_OR_HASH, App, pass_app
 from ocelot.cli.sse import SseEvent
 from ocelot.errors import DependencyUnavailable, OcelotError
+from ocelot.status import BuildStatus
 
 RECONNECTS = 5
 RECONNECT_DELAY = 0.5  # seconds, times the attempt number
@@ -83,7 +84,7 @@ def follow(app: App, build_id: int, stage: str | None) -> str | None:
 
 
 @click.command("logs")
-@click.argument("repo", type=REPO, required=False, metavar="[ACCT/REPO]")
+@click.argument("repo", type=REPO_OR_HASH, required=False, metavar="[ACCT/REPO]")
 @click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit (prefix) of the build.")
 @click.option("--build-id", type=int, metavar="N", help="Logs of build N.")
 @click.option(
@@ -116,4 +117,4 @@ def logs(
         return
     final = follow(app, target_id, stage)
     app.note(f"build #{target_id} ended: {final}")
-    raise click.exceptions.Exit(0 if final == "PASSED" else 1)
+    raise click.exceptions.Exit(0 if final == BuildStatus.PASSED else 1)

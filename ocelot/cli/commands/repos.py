@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ocelot.cli.app import REPO, App, pass_app
+from ocelot.cli.app import NEW_REPO, REPO, App, pass_app
 from ocelot.cli.output import discover_table, repos_table
-
-VCS_TYPES = ("github", "gitlab", "bitbucket", "git")
+from ocelot.forges import VCS_TYPES, WEBHOOK_FORGES
 
 
 @click.group("repos")
@@ -16,7 +15,7 @@ def repos() -> None:
 
 
 @repos.command("add")
-@click.argument("repo", type=REPO, metavar="ACCT/REPO")
+@click.argument("repo", type=NEW_REPO, metavar="ACCT/REPO")
 @click.option("--url", required=True, help="Clone URL or local path of the repository.")
 @click.option(
     "--vcs-type",
@@ -107,7 +106,7 @@ def remove(app: App, repo: str) -> None:
 @click.option(
     "--forge",
     required=True,
-    type=click.Choice(VCS_TYPES[:3], case_sensitive=False),
+    type=click.Choice(WEBHOOK_FORGES, case_sensitive=False),
     help="Forge that hosts the account, group or workspace.",
 )
 @click.option("--track", is_flag=True, help="Track the untracked repositories with ocelot.yml.")
@@ -115,6 +114,10 @@ def remove(app: App, repo: str) -> None:
 @pass_app
 def discover(app: App, acct: str, forge: str, track: bool, group: str | None) -> None:
     """List ACCT's repositories that contain an ocelot.yml (and track them with --track).
+
+    Each repository --track adds gets a webhook (with the account's vcs token) when the
+    forge can reach OCELOT_PUBLIC_URL, else a poll of its default branch every 5 minutes;
+    the builds column says which.
 
     \b
     Example:
@@ -128,6 +131,8 @@ def discover(app: App, acct: str, forge: str, track: bool, group: str | None) ->
     new = sum(1 for r in rows if r.get("tracked") == "new")
     waiting = [r for r in rows if r.get("has_ocelot_yml") and r.get("tracked") == "no"]
     if new:
-        app.note(f"now tracking {new} new repositor{'y' if new == 1 else 'ies'}")
+        hooked = sum(1 for r in rows if r.get("tracked") == "new" and r.get("setup") == "webhook")
+        how = f" ({hooked} with a webhook, {new - hooked} polled)"
+        app.note(f"now tracking {new} new repositor{'y' if new == 1 else 'ies'}{how}")
     elif waiting and not track:
         app.note(f"{len(waiting)} with ocelot.yml not tracked yet: add --track to track them")

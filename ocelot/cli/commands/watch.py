@@ -19,8 +19,9 @@ def watch(app: App, repo: str, manual: bool) -> None:
     """Install the forge webhook of ACCT/REPO, signed with a fresh secret.
 
     The repository must be tracked (`ocelot repos add ... --vcs-type github|gitlab|bitbucket`)
-    and, unless --manual, its account needs a vcs token (`ocelot creds vcs add`). Webhook
-    deliveries are accepted only when signed with this secret.
+    and, unless --manual, its account needs a vcs token (`ocelot creds vcs add`) and its
+    default branch an ocelot.yml (checked through the forge first). Webhook deliveries are
+    accepted only when signed with this secret.
     """
     result = app.client.watch(repo, install=not manual)
     if result.get("installed"):
