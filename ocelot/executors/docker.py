@@ -15,6 +15,8 @@ binaries such as ``sudo`` and ``su`` cannot raise privileges) and drops :data:`C
 docker's default capabilities. The limits are per container: a stage with its own ``image``
 has the same budget again.
 
+Killing a stage: see :mod:`ocelot.executors.docker_exec`.
+
 The checkout is copied into the volume with ``put_archive`` (a tar built in a temporary file),
 never bind-mounted, so a daemon on another host (``DOCKER_HOST``) works the same. Its files
 are owned by the container's user (``id -u``/``id -g``), so a non-root image can write them.
@@ -28,40 +30,26 @@ container, owned by the container's user, directories 0700: they never touch the
 disk, are in no image and go away with the container. Stage containers of a stage's own
 ``image`` do not get them.
 
-Killing a stage: docker cannot signal an exec, so every stage runs as
-``sh -c 'printf <marker><pid>; exec "$@"'``. runc starts each exec as a session leader, so
-that pid is also the session and process group id of everything the stage starts. The marker
-line is stripped from the output; to signal the stage, a second exec (as the container's
-user, like the stage) signals that process group and every process of that session found in
-``/proc`` (shell builtins only, so any image with a POSIX ``sh`` works). Processes that start
-a session of their own escape and die with the container in ``destroy``. Last resort, if the
-exec has not ended ``KILL_WAIT_SECONDS`` after SIGKILL, the whole container is killed.
-Background processes a stage leaves behind live until ``destroy`` (docker then ends that
-exec's output ~2 s late).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
-import signal
 import tarfile
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import docker
 import requests
-from docker.auth import resolve_repository_name
-from docker.errors import APIError, DockerException, ImageNotFound, InvalidRepository, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
-from docker.utils import parse_repository_tag
 
 from ocelot.errors import ExecutorError
+from ocelot.executors.archives import home_archive
 from ocelot.executors.base import (
     NO_HOME_FILES,
     BuildKey,
@@ -71,10 +59,11 @@ from ocelot.executors.base import (
     ResourceLimits,
     StageOutcome,
     StopCheck,
+    image_registry,
     login_for,
-    registry_host,
     supervise,
 )
+from ocelot.executors.docker_exec import Leader, close_stream, exit_code, signal_stage, wrap
 
 WORKSPACE = "/workspace"
 LABEL_BUILD = "ocelot.build_id"
@@ -92,19 +81,8 @@ SECURITY_OPT = ("no-new-privileges",)
 
 # Sleeps until stopped; busybox, dash and bash all run it. `wait` lets TERM in at once.
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
-_MARKER = b"\x1eocelot-stage-pid="
-_ANNOUNCE = 'printf \'\\036ocelot-stage-pid=%s\\n\' "$$"; exec "$@"'
 # The container user's $HOME (made if missing), uid and gid, one per line.
 _WHO_AND_WHERE = 'mkdir -p "${HOME:-/root}" && printf "%s\\n" "${HOME:-/root}" && id -u && id -g'
-_KILL = """sig=$1 leader=$2
-kill -s "$sig" -- "-$leader" 2>/dev/null
-for d in /proc/[0-9]*; do
-  read -r s 2>/dev/null <"$d/stat" || continue
-  s=${s##*) }
-  set -- $s
-  [ "$4" = "$leader" ] && kill -s "$sig" "${d#/proc/}" 2>/dev/null
-done
-exit 0"""
 
 
 def _ns(instance: str) -> str:
@@ -123,21 +101,9 @@ def stage_container_name(key: BuildKey, stage: str, instance: str = "") -> str:
     return f"ocelot-{_ns(instance)}{key.slug}-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', stage)[:60]}"
 
 
-def image_registry(image: str) -> str:
-    """The registry ``image`` comes from, as :func:`registry_host` spells it:
-    ``ocelot/busybox`` → ``docker.io``, ``127.0.0.1:5000/x/y:1`` → ``127.0.0.1:5000``."""
-    repository, _ = parse_repository_tag(image)
-    return registry_host(resolve_repository_name(repository)[0])
-
-
 def image_login(image: str, logins: Sequence[RegistryLogin]) -> RegistryLogin | None:
     """The login of ``logins`` for the registry of ``image`` (None for a malformed name)."""
-    if not logins:
-        return None
-    try:
-        return login_for(image_registry(image), logins)
-    except InvalidRepository:
-        return None
+    return login_for(image_registry(image), logins) if logins else None
 
 
 class DockerExecutor:
@@ -217,30 +183,30 @@ class DockerExecutor:
             with self._api(f"start the stage in {container.name}"):
                 exec_id = client.api.exec_create(
                     container.id,
-                    ["sh", "-c", _ANNOUNCE, "ocelot-stage", *argv],
+                    wrap(argv),
                     environment=dict(env),
                     workdir=workdir,
                 )["Id"]
                 stream = client.api.exec_start(exec_id, stream=True)
-            leader = _Leader()
+            leader = Leader()
             seen = supervise(
                 leader.strip(stream),
                 on_output=on_output,
                 should_stop=should_stop,
                 timeout=timeout,
                 grace=grace,
-                send_signal=lambda sig: _signal(client, container, leader, sig),
-                close=lambda: _close(stream),
+                send_signal=lambda sig: signal_stage(client, container, leader, sig),
+                close=lambda: close_stream(stream),
             )
-            _close(stream)
-            error, exit_code = seen.error, _exit_code(client, exec_id)
-            if exit_code is None:
+            close_stream(stream)
+            error, code = seen.error, exit_code(client, exec_id)
+            if code is None:
                 # The exec would not end: kill the whole container, the only sure way left.
                 with contextlib.suppress(DockerException, requests.RequestException):
                     container.kill()
                 error = f"{error or 'the stage did not end'}; killed container {container.name}"
-                exit_code = _exit_code(client, exec_id)
-        return StageOutcome(exit_code, seen.timed_out, seen.killed, error)
+                code = exit_code(client, exec_id)
+        return StageOutcome(code, seen.timed_out, seen.killed, error)
 
     def destroy(self, key: BuildKey) -> None:
         """Remove every container of the build attempt (build and stage ones) and its volume."""
@@ -474,97 +440,6 @@ class DockerExecutor:
             buf.seek(0)
             with self._api(f"copy the checkout into {WORKSPACE}"):
                 container.put_archive("/", buf)
-
-
-def home_archive(home: str, files: Mapping[str, HomeFile], uid: int, gid: int) -> bytes:
-    """A tar of ``files`` under ``home`` (and their directories, 0700), owned by uid:gid; built
-    in memory, so the secrets in it never touch the worker's disk."""
-    for name in files:
-        if name.startswith("/") or ".." in Path(name).parts:
-            raise ExecutorError(f"home file {name!r} is not a path inside $HOME")
-    buf = io.BytesIO()
-    now = time.time()
-    top = home.strip("/")
-    dirs = {str(parent) for name in files for parent in Path(name).parents} - {"."}
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name in sorted(dirs):
-            info = tarfile.TarInfo(f"{top}/{name}".lstrip("/"))
-            info.type, info.mode, info.uid, info.gid, info.mtime = (
-                tarfile.DIRTYPE,
-                0o700,
-                uid,
-                gid,
-                now,
-            )
-            tar.addfile(info)
-        for name, file in sorted(files.items()):
-            data = file.content.encode()
-            info = tarfile.TarInfo(f"{top}/{name}".lstrip("/"))
-            info.size, info.mode, info.uid, info.gid = len(data), file.mode, uid, gid
-            info.mtime = now
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-class _Leader:
-    """Strips the wrapper's announcement from the output and remembers the stage's pid."""
-
-    pid: int | None = None
-
-    def strip(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        chunks = iter(chunks)
-        head = b""
-        for chunk in chunks:
-            head += chunk
-            if head.startswith(_MARKER) and b"\n" in head:
-                line, head = head.split(b"\n", 1)
-                with contextlib.suppress(ValueError):
-                    self.pid = int(line[len(_MARKER) :])
-                break
-            if not _MARKER.startswith(head[: len(_MARKER)]) or len(head) > 64:
-                break  # no announcement (e.g. docker could not start the exec)
-        if head:
-            yield head
-        yield from chunks
-
-
-def _signal(
-    client: docker.DockerClient, container: Container, leader: _Leader, sig: signal.Signals
-) -> None:
-    """Send ``sig`` to the stage ``leader`` announced (see the module docstring)."""
-    until = time.monotonic() + 1  # a stage killed right away may not have announced itself yet
-    while leader.pid is None and time.monotonic() < until:
-        time.sleep(0.02)
-    pid = leader.pid
-    with contextlib.suppress(DockerException, requests.RequestException):
-        if pid is not None:
-            command = ["sh", "-c", _KILL, "ocelot-kill", sig.name[3:], str(pid)]
-            # as the container's user, like the stage: with no-new-privileges the stage
-            # cannot have changed user, and a root exec in a non-root container has no
-            # capabilities (so could not signal the stage's processes)
-            killer = client.api.exec_create(container.id, command)["Id"]
-            client.api.exec_start(killer)
-        elif sig == signal.SIGKILL:  # it never even announced itself: last resort
-            container.kill()
-
-
-def _close(stream: Any) -> None:
-    """Cancel an exec stream. ``CancellableStream.close`` alone leaves the response's fd open."""
-    with contextlib.suppress(OSError):
-        stream.close()
-    stream._response.close()
-
-
-def _exit_code(client: docker.DockerClient, exec_id: str, wait: float = 3.0) -> int | None:
-    """The exec's exit code, once docker has noticed it ended (``None`` if it has not)."""
-    until = time.monotonic() + wait
-    with contextlib.suppress(DockerException, requests.RequestException):
-        while (info := client.api.exec_inspect(exec_id)).get("Running"):
-            if time.monotonic() >= until:
-                return None
-            time.sleep(0.05)
-        return info.get("ExitCode")  # type: ignore[no-any-return]
-    return None
 
 
 def _remove(client: docker.DockerClient, name: str) -> None:

@@ -36,6 +36,8 @@ base URL and token, so it is safe to create one per call and from any thread.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -274,3 +276,38 @@ def collect_pages(
         if len(batch) < size:
             break
     return rows
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``sha256=<hex>`` HMAC of ``body`` that GitHub (``X-Hub-Signature-256``) and
+    Bitbucket Cloud (``X-Hub-Signature``) send; tests and fakes sign with it too."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_sha256(header: str | None, secret: str, body: bytes) -> bool:
+    """Constant-time check of a ``sha256=<hex>`` header (GitHub, Bitbucket Cloud)."""
+    if not header or not secret:
+        return False
+    return hmac.compare_digest(header.strip().encode(), sign(secret, body).encode())
+
+
+class HeaderSignedWebhooks:
+    """The receiving half of a forge that names the delivery, the event and an HMAC-SHA256
+    signature of the body in headers, and the repository as ``repository.full_name``
+    (GitHub, Bitbucket Cloud). Subclasses set the three header names (lower case)."""
+
+    delivery_header: str
+    event_header: str
+    signature_header: str
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        return lower_headers(headers).get(self.delivery_header) or None
+
+    def event_name(self, headers: Mapping[str, str]) -> str:
+        return lower_headers(headers).get(self.event_header, "")
+
+    def repo_name(self, payload: Mapping[str, Any]) -> str | None:
+        return text(dig(payload, "repository", "full_name"))
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        return verify_sha256(lower_headers(headers).get(self.signature_header), secret, body)

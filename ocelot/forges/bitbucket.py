@@ -17,15 +17,14 @@ from ocelot.forges import token_user
 from ocelot.forges.base import (
     Event,
     ForgeHttp,
+    HeaderSignedWebhooks,
     Ignored,
     StatusState,
     as_events,
     collect_pages,
     dig,
-    lower_headers,
     text,
 )
-from ocelot.forges.github import verify_sha256
 
 PR_EVENTS = ("pullrequest:created", "pullrequest:updated")
 STATES = {
@@ -44,28 +43,19 @@ def _actor(p: Mapping[str, Any]) -> str | None:
     return next((str(n) for n in names if n), None)
 
 
-class Bitbucket:
+class Bitbucket(HeaderSignedWebhooks):
     """``api_url`` is the API root, ``https://api.bitbucket.org/2.0`` by default."""
 
     name = "bitbucket"
+    delivery_header = "x-request-uuid"
+    event_header = "x-event-key"
+    signature_header = "x-hub-signature"
 
     def __init__(self, api_url: str = "https://api.bitbucket.org/2.0", token: str | None = None):
         self.http = ForgeHttp(api_url, token, "Bearer")
         self.token = token
 
     # -- receiving ------------------------------------------------------------------------
-
-    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        return lower_headers(headers).get("x-request-uuid") or None
-
-    def event_name(self, headers: Mapping[str, str]) -> str:
-        return lower_headers(headers).get("x-event-key", "")
-
-    def repo_name(self, payload: Mapping[str, Any]) -> str | None:
-        return text(dig(payload, "repository", "full_name"))
-
-    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        return verify_sha256(lower_headers(headers).get("x-hub-signature"), secret, body)
 
     def parse(
         self, headers: Mapping[str, str], payload: Mapping[str, Any]

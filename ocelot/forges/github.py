@@ -8,8 +8,6 @@ reason. The legacy SHA-1 ``X-Hub-Signature`` is never accepted on its own.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,12 +16,12 @@ from ocelot.forges.base import (
     ZERO_SHA,
     Event,
     ForgeHttp,
+    HeaderSignedWebhooks,
     Ignored,
     StatusState,
     as_events,
     collect_pages,
     dig,
-    lower_headers,
     strip_ref,
     text,
 )
@@ -32,43 +30,22 @@ PR_ACTIONS = ("opened", "synchronize", "reopened")
 STATUS_CONTEXT = "ocelot"
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The ``X-Hub-Signature-256`` value GitHub sends for ``body`` (used by tests and fakes)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_sha256(header: str | None, secret: str, body: bytes) -> bool:
-    """Constant-time check of a ``sha256=<hex>`` header (GitHub, Bitbucket Cloud)."""
-    if not header or not secret:
-        return False
-    return hmac.compare_digest(header.strip().encode(), sign(secret, body).encode())
-
-
 PAGE = 100
 
 
-class GitHub:
+class GitHub(HeaderSignedWebhooks):
     """GitHub.com or GitHub Enterprise (``api_url`` e.g. ``https://ghe.example/api/v3``)."""
 
     name = "github"
+    delivery_header = "x-github-delivery"
+    event_header = "x-github-event"
+    signature_header = "x-hub-signature-256"
 
     def __init__(self, api_url: str = "https://api.github.com", token: str | None = None):
         self.http = ForgeHttp(api_url, token, "Bearer", {"Accept": "application/vnd.github+json"})
         self.token = token
 
     # -- receiving ------------------------------------------------------------------------
-
-    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        return lower_headers(headers).get("x-github-delivery") or None
-
-    def event_name(self, headers: Mapping[str, str]) -> str:
-        return lower_headers(headers).get("x-github-event", "")
-
-    def repo_name(self, payload: Mapping[str, Any]) -> str | None:
-        return text(dig(payload, "repository", "full_name"))
-
-    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        return verify_sha256(lower_headers(headers).get("x-hub-signature-256"), secret, body)
 
     def parse(
         self, headers: Mapping[str, str], payload: Mapping[str, Any]

@@ -6,7 +6,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ocelot.forges.github import sign
+from ocelot.forges.base import sign
 from ocelot.forges.gitlab import standard_signature
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "webhooks"

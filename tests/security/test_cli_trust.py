@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ocelot.cli.main import cli
 from ocelot.db import session_scope
-from ocelot.forges.github import sign
+from ocelot.forges.base import sign
 from ocelot.services.hooks import set_webhook_secret
 from tests.fakes.pull_requests import pull_request
 from tests.fakes.webhooks import event_headers

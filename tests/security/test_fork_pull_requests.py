@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from ocelot.db import session_scope
-from ocelot.forges.github import sign
+from ocelot.forges.base import sign
 from ocelot.services.hooks import set_webhook_secret
 from ocelot.services.tokens import create_token
 from tests.fakes.pull_requests import pull_request

@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import func, select
 
 from ocelot.db import session_scope
-from ocelot.forges.github import sign
+from ocelot.forges.base import sign
 from ocelot.models import Build, Delivery, Repo
 from ocelot.services.hooks import set_webhook_secret
 from tests.fakes.webhooks import body

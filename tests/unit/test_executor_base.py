@@ -11,7 +11,8 @@ import pytest
 
 from ocelot.executors import make_executor
 from ocelot.executors.base import exit_status, supervise
-from ocelot.executors.docker import DockerExecutor, _Leader
+from ocelot.executors.docker import DockerExecutor
+from ocelot.executors.docker_exec import Leader as _Leader
 from ocelot.settings import load_settings
 
 

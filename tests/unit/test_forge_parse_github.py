@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from ocelot.forges import Event, Ignored
-from ocelot.forges.github import GitHub, sign
+from ocelot.forges.base import sign
+from ocelot.forges.github import GitHub
 from tests.fakes.webhooks import EVENTS, body, event_headers, signed_headers
 
 GH = GitHub()

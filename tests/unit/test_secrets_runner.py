@@ -13,8 +13,9 @@ import pytest
 
 from ocelot.errors import ExecutorError
 from ocelot.executors import HomeFile, RegistryLogin
-from ocelot.executors.base import login_for, registry_host
-from ocelot.executors.docker import home_archive, image_login, image_registry
+from ocelot.executors.archives import home_archive
+from ocelot.executors.base import image_registry, login_for, registry_host
+from ocelot.executors.docker import image_login
 from ocelot.pipeline import load_config
 from ocelot.runner import secrets
 from ocelot.runner.secrets import BuildSecrets, MavenServer, home_files, maven_settings
