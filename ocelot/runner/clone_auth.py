@@ -30,7 +30,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -174,92 +174,115 @@ def _write(path: Path, text: str, mode: int) -> None:
         fh.write(text if text.endswith("\n") else text + "\n")
 
 
-@contextmanager
-def clone_credentials(ctx: RunContext, repo_id: int) -> Iterator[dict[str, str]]:
-    """Extra environment for git commands on ``repo_id``'s URL (empty when none is needed)."""
+@dataclass
+class _Needs:
+    """What a fetch of one repository needs: ssh keys and host keys, or a forge token."""
+
+    url: str
+    acct: str
+    vcs_type: str
+    host: str | None = None
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    known_hosts: list[str] = field(default_factory=list)
+    pinned: list[Pinned] = field(default_factory=list)
+    token: str | None = None
+
+    @property
+    def trust_on_first_use(self) -> bool:
+        return bool(self.keys) and not self.known_hosts and not self.pinned
+
+
+def _needs(ctx: RunContext, repo_id: int) -> _Needs | None:
     from ocelot.services import credentials
     from ocelot.services.watch import forge_token
 
     with session_scope(ctx.engine) as session:
         repo = session.get(Repo, repo_id)
         if repo is None:
-            yield {}
-            return
-        url, acct, vcs_type = repo.url, repo.acct, repo.vcs_type
-        keys: list[tuple[str, str]] = []
-        known_hosts: list[str] = []
-        token = None
-        host = ssh_host(url) if is_ssh_url(url) else None
-        pinned: list[Pinned] = []
-        if is_ssh_url(url):
-            for row, secret in credentials.account_secrets(session, ctx.settings, acct, "ssh"):
+            return None
+        needs = _Needs(repo.url, repo.acct, repo.vcs_type)
+        if is_ssh_url(needs.url):
+            needs.host = ssh_host(needs.url)
+            rows = credentials.account_secrets(session, ctx.settings, needs.acct, "ssh")
+            for row, secret in rows:
                 if secret.get("private_key"):
-                    keys.append((row.identifier, secret["private_key"]))
+                    needs.keys.append((row.identifier, secret["private_key"]))
                 hosts = (row.fields or {}).get("known_hosts")
                 if hosts:
-                    known_hosts.append(str(hosts))
-            if not known_hosts and host:
-                pinned = pinned_keys(session, host)
-        elif url.startswith("https://") and token_user(vcs_type):
+                    needs.known_hosts.append(str(hosts))
+            if not needs.known_hosts and needs.host:
+                needs.pinned = pinned_keys(session, needs.host)
+        elif needs.url.startswith("https://") and token_user(needs.vcs_type):
             try:
-                token = forge_token(session, ctx.settings, acct, vcs_type)
+                needs.token = forge_token(session, ctx.settings, needs.acct, needs.vcs_type)
             except NotFound:
-                token = None  # a public repository needs none
-    if not keys and token is None:
+                needs.token = None  # a public repository needs none
+    return needs
+
+
+def _ssh_command(tmp: Path, needs: _Needs) -> str:
+    """``GIT_SSH_COMMAND`` with the account's keys and the host keys to check against."""
+    hosts_file = tmp / "known_hosts"
+    lines = needs.known_hosts or [row.known_hosts_line() for row in needs.pinned]
+    _write(hosts_file, "\n".join(lines), 0o600)
+    options = [
+        "ssh", "-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+        "-o", f"UserKnownHostsFile={hosts_file}",
+        # Known or pinned keys: strict. None yet: trust on first use, pinned afterwards.
+        "-o", "StrictHostKeyChecking=" + ("accept-new" if needs.trust_on_first_use else "yes"),
+        "-E", str(tmp / "ssh.log"),  # ssh's messages, read when the fetch fails
+    ]  # fmt: skip
+    for identifier, key in needs.keys:
+        key_file = tmp / f"id_{identifier}"
+        _write(key_file, key, 0o600)
+        options += ["-i", str(key_file)]
+    return shlex.join(options)
+
+
+def _ssh_failure(exc: SourceError, tmp: Path, needs: _Needs) -> str | None:
+    """Why an ssh fetch failed, in words a person can act on (None: git's own message)."""
+    ssh_log = tmp / "ssh.log"
+    if not needs.keys or not ssh_log.exists():
+        return None
+    text = ssh_log.read_text(errors="replace")
+    credential = f"{needs.acct} {needs.keys[0][0]}"
+    reason = _host_key_failure(text, needs.host or "the host", needs.pinned, credential)
+    if reason is None and _ssh_error(text):
+        reason = f"{exc.message} (ssh: {_ssh_error(text)})"
+    return reason
+
+
+@contextmanager
+def clone_credentials(ctx: RunContext, repo_id: int) -> Iterator[dict[str, str]]:
+    """Extra environment for git commands on ``repo_id``'s URL (empty when none is needed)."""
+    needs = _needs(ctx, repo_id)
+    if needs is None or (not needs.keys and needs.token is None):
         yield {}
         return
     tmp = Path(tempfile.mkdtemp(prefix="ocelot-git-"))
     try:
         tmp.chmod(stat.S_IRWXU)
         env: dict[str, str] = {}
-        hosts_file, ssh_log = tmp / "known_hosts", tmp / "ssh.log"
-        trust_on_first_use = bool(keys) and not known_hosts and not pinned
-        if keys:
-            lines = known_hosts or [row.known_hosts_line() for row in pinned]
-            _write(hosts_file, "\n".join(lines), 0o600)
-            options = [
-                "ssh",
-                "-F",
-                "/dev/null",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                f"UserKnownHostsFile={hosts_file}",
-                # Known or pinned keys: strict. None yet: trust on first use, pinned below.
-                "-o",
-                "StrictHostKeyChecking=" + ("accept-new" if trust_on_first_use else "yes"),
-                "-E",
-                str(ssh_log),  # ssh's messages, read below when the fetch fails
-            ]
-            for identifier, key in keys:
-                key_file = tmp / f"id_{identifier}"
-                _write(key_file, key, 0o600)
-                options += ["-i", str(key_file)]
-            env["GIT_SSH_COMMAND"] = shlex.join(options)
-        if token is not None:
+        if needs.keys:
+            env["GIT_SSH_COMMAND"] = _ssh_command(tmp, needs)
+        if needs.token is not None:
             helper = tmp / "askpass"
             _write(helper, _ASKPASS, 0o700)
             env.update(
                 GIT_ASKPASS=str(helper),
-                OCELOT_GIT_TOKEN=token,
-                OCELOT_GIT_USERNAME=str(token_user(vcs_type)),  # set: a token is only read then
+                OCELOT_GIT_TOKEN=needs.token,
+                # set: a token is only read then
+                OCELOT_GIT_USERNAME=str(token_user(needs.vcs_type)),
             )
         try:
             yield env
         except SourceError as exc:
-            if not keys or not ssh_log.exists():
-                raise
-            text = ssh_log.read_text(errors="replace")
-            credential = f"{acct} {keys[0][0]}"
-            reason = _host_key_failure(text, host or "the host", pinned, credential)
-            if reason is None and _ssh_error(text):
-                reason = f"{exc.message} (ssh: {_ssh_error(text)})"
+            reason = _ssh_failure(exc, tmp, needs)
             if reason is None:
                 raise
             raise SourceError(reason) from None
-        if trust_on_first_use and host and hosts_file.exists():
+        hosts_file = tmp / "known_hosts"
+        if needs.trust_on_first_use and needs.host and hosts_file.exists():
             _pin(ctx, hosts_file.read_text(errors="replace"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,7 @@ from ocelot.errors import ConfigError, OcelotError
 from ocelot.lifecycle import move
 from ocelot.logstream import publish_end
 from ocelot.models import Build
-from ocelot.pipeline import Changeset, check_branch, load_config
+from ocelot.pipeline import BuildConfig, Changeset, check_branch, load_config
 from ocelot.queues import builds_queue
 from ocelot.runner.clone_auth import clone_credentials
 from ocelot.runner.context import RunContext
@@ -68,7 +68,7 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
         url, repo_id = build.repo.url, build.repo_id
         want = {"hash": build.hash, "branch": build.branch, "tag": build.tag}
         changeset = build.changeset
-        trusted, trust_reason = build.trusted, build.trust_reason
+        trusted = build.trusted
     try:
         with clone_credentials(ctx, repo_id) as git_env:
             mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url, git_env)
@@ -96,43 +96,44 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
         build.config_text = text
         if changeset is not None:
             build.changeset = changeset
-            messages = changeset.get("messages") or ()
-            if not build.forced and Changeset(build.branch or "", messages).skip_requested:
-                _stop(build, BuildStatus.SKIPPED, "[skip ci] in a commit message of the push")
-                return None
-        if text is None:
-            _stop(build, BuildStatus.FAILED_PRESTART, f"there is no {CONFIG_FILE} at {commit[:7]}")
-            return None
-        try:
-            config = load_config(text)
-        except ConfigError as exc:
-            lines = "\n".join(f"  {issue}" for issue in exc.issues)
-            _stop(build, BuildStatus.FAILED_PRESTART, f"{CONFIG_FILE} is invalid:\n{lines}")
-            return None
-        if not build.forced and build.tag is None:
-            try:
-                check_branch(config, build.branch or "")
-            except ConfigError as exc:
-                _stop(build, BuildStatus.SKIPPED, exc.message)
-                return None
-        if not trusted:
-            # What an untrusted file may not choose: a host, or whom the server notifies.
+        if not trusted:  # whom to notify: the destination branch's file decides
             build.trusted_config_text = base_text
-            if config.machine_tag:
-                _stop(
-                    build,
-                    BuildStatus.FAILED_PRESTART,
-                    f"machineTag {config.machine_tag!r} refused: this build is untrusted "
-                    f"({trust_reason}), and untrusted builds run only in Docker containers, "
-                    "never on a tagged worker host",
-                )
-                return None
-        build.image = config.image
-        build.machine_tag = config.machine_tag
-        queue = queue_for(config.machine_tag)
+        verdict = _check(build, text, commit)
+        if not isinstance(verdict, BuildConfig):
+            _stop(build, *verdict)
+            return None
+        build.image = verdict.image
+        build.machine_tag = verdict.machine_tag
+        queue = queue_for(verdict.machine_tag)
         build.pending_reason = (
-            f"waiting for a worker with tag {config.machine_tag!r} (queue {queue})"
-            if config.machine_tag
+            f"waiting for a worker with tag {verdict.machine_tag!r} (queue {queue})"
+            if verdict.machine_tag
             else f"waiting for a free worker (queue {queue})"
         )
         return queue
+
+
+def _check(build: Build, text: str | None, commit: str) -> BuildConfig | tuple[BuildStatus, str]:
+    """The config of a build that will run, or the status and reason it ends with now."""
+    messages = (build.changeset or {}).get("messages") or ()
+    if not build.forced and Changeset(build.branch or "", messages).skip_requested:
+        return BuildStatus.SKIPPED, "[skip ci] in a commit message of the push"
+    if text is None:
+        return BuildStatus.FAILED_PRESTART, f"there is no {CONFIG_FILE} at {commit[:7]}"
+    try:
+        config = load_config(text)
+    except ConfigError as exc:
+        lines = "\n".join(f"  {issue}" for issue in exc.issues)
+        return BuildStatus.FAILED_PRESTART, f"{CONFIG_FILE} is invalid:\n{lines}"
+    if not build.forced and build.tag is None:
+        try:
+            check_branch(config, build.branch or "")
+        except ConfigError as exc:
+            return BuildStatus.SKIPPED, exc.message
+    if not build.trusted and config.machine_tag:  # an untrusted file may not choose a host
+        return BuildStatus.FAILED_PRESTART, (
+            f"machineTag {config.machine_tag!r} refused: this build is untrusted "
+            f"({build.trust_reason}), and untrusted builds run only in Docker containers, "
+            "never on a tagged worker host"
+        )
+    return config

@@ -272,41 +272,39 @@ def _build(session: Session, repo: Repo, parsed: list[Event] | Ignored) -> Outco
     held: list[int] = []
     skipped: list[str] = []
     for event in parsed:
-        what = event.tag or event.branch or event.sha[:7]
-        if not event.sha:
-            skipped.append(f"{what}: the payload names no commit")
+        why_not = _not_built(repo, event)
+        if why_not is not None:
+            skipped.append(why_not)
             continue
-        if Changeset(branch=event.branch or "", messages=event.messages).skip_requested:
-            skipped.append(f"{what}: [skip ci] in a commit message")
-            continue
-        trust = _trust(repo, event)
-        if not trust.trusted and repo.fork_prs == "ignore":
-            skipped.append(
-                f"{trust.reason}; {repo.full_name} ignores untrusted pull requests "
-                "(fork_prs=ignore)"
-            )
-            continue
-        build = create_build_for_event(session, repo, event, trust)
+        build = create_build_for_event(session, repo, event, _trust(repo, event))
         ids.append(build.id)
         if build.status == BuildStatus.PENDING_APPROVAL:
             held.append(build.id)
-    if ids:
-        queued = [i for i in ids if i not in held]
-        parts = []
-        if queued:
-            parts.append(
-                f"queued build{'s' if len(queued) > 1 else ''} {', '.join(map(str, queued))}"
-            )
-        if held:
-            parts.append(
-                f"build{'s' if len(held) > 1 else ''} {', '.join(map(str, held))} "
-                "waiting for approval (untrusted pull request)"
-            )
-        reason = "; ".join(parts)
-        if skipped:
-            reason += "; skipped " + "; ".join(skipped)
-        return Outcome(202, DeliveryVerdict.ACCEPTED, reason, ids, held=held)
-    return Outcome(200, DeliveryVerdict.SKIPPED, "not built: " + "; ".join(skipped))
+    if not ids:
+        return Outcome(200, DeliveryVerdict.SKIPPED, "not built: " + "; ".join(skipped))
+    queued = [i for i in ids if i not in held]
+    parts = [f"queued {_builds(queued)}"] if queued else []
+    if held:
+        parts.append(f"{_builds(held)} waiting for approval (untrusted pull request)")
+    reason = "; ".join(parts) + ("; skipped " + "; ".join(skipped) if skipped else "")
+    return Outcome(202, DeliveryVerdict.ACCEPTED, reason, ids, held=held)
+
+
+def _builds(ids: list[int]) -> str:
+    return f"build{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
+
+
+def _not_built(repo: Repo, event: Event) -> str | None:
+    """Why ``event`` makes no build (None: it makes one)."""
+    what = event.tag or event.branch or event.sha[:7]
+    if not event.sha:
+        return f"{what}: the payload names no commit"
+    if Changeset(branch=event.branch or "", messages=event.messages).skip_requested:
+        return f"{what}: [skip ci] in a commit message"
+    trust = _trust(repo, event)
+    if not trust.trusted and repo.fork_prs == "ignore":
+        return f"{trust.reason}; {repo.full_name} ignores untrusted pull requests (fork_prs=ignore)"
+    return None
 
 
 def _trust(repo: Repo, event: Event) -> Trust:
