@@ -5,8 +5,9 @@ set -euo pipefail
 
 want=(git openssh-client redis-server docker.io busybox-static)
 if [ "${OCELOT_WITH_POSTGRES:-0}" = 1 ]; then
-  # test tier: PostgreSQL, a password-protected registry and an sshd on loopback
-  want+=(postgresql docker-registry apache2-utils openssh-server)
+  # test tier: PostgreSQL, a password-protected registry, an sshd on loopback and chromium
+  # (headless, for the dashboard's browser tests)
+  want+=(postgresql docker-registry apache2-utils openssh-server chromium)
 fi
 
 missing=()

@@ -30,9 +30,7 @@ def upgrade() -> None:
             sa.Column("fork_prs", sa.String(length=20), nullable=False, server_default="approve")
         )
         batch.add_column(
-            sa.Column(
-                "untrusted_prs", sa.String(length=20), nullable=False, server_default="forks"
-            )
+            sa.Column("untrusted_prs", sa.String(length=20), nullable=False, server_default="forks")
         )
     with op.batch_alter_table("credentials") as batch:
         batch.add_column(sa.Column("events", sa.JSON(), nullable=True))

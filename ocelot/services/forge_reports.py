@@ -46,7 +46,8 @@ CLAIMING = "creating"
 
 
 def build_url(settings: Settings, build_id: int) -> str:
-    return f"{settings.public_url}/api/v1/builds/{build_id}"
+    """The build's page on the dashboard (the link notifications send too)."""
+    return f"{settings.public_url}/builds/{build_id}"
 
 
 def _forge_for(
