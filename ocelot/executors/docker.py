@@ -215,8 +215,8 @@ class DockerExecutor:
         if self.instance:
             labels.append(f"{LABEL_INSTANCE}={self.instance}")
         with self._api(f"remove the containers of build {key.slug}"):
-            for container in client.containers.list(all=True, filters={"label": labels}):
-                _remove(client, container.name)
+            for name, _ in _containers(client, {"label": labels}):
+                _remove(client, name)
             _remove_volume(client, volume_name(key, self.instance))
 
     def cleanup(self, worker: str, keep: Callable[[BuildKey], bool]) -> list[str]:
@@ -235,10 +235,10 @@ class DockerExecutor:
         if self.instance:
             selector["label"].append(f"{LABEL_INSTANCE}={self.instance}")
         with self._api(f"clean up the leftovers of worker {worker}"):
-            for container in client.containers.list(all=True, filters=selector):
-                if doomed(container.labels):
-                    _remove(client, container.name)
-                    removed.append(f"container {container.name}")
+            for name, container_labels in _containers(client, selector):
+                if doomed(container_labels):
+                    _remove(client, name)
+                    removed.append(f"container {name}")
             for volume in client.volumes.list(filters=selector):
                 if doomed(volume.attrs.get("Labels")):
                     _remove_volume(client, volume.name)
@@ -440,6 +440,18 @@ class DockerExecutor:
             buf.seek(0)
             with self._api(f"copy the checkout into {WORKSPACE}"):
                 container.put_archive("/", buf)
+
+
+def _containers(
+    client: docker.DockerClient, filters: Mapping[str, Any]
+) -> list[tuple[str, dict[str, str]]]:
+    """``(name, labels)`` of the containers matching ``filters``, from one list call:
+    ``containers.list`` inspects each one afterwards and fails if one is removed meanwhile
+    (by a concurrent clean-up), which is normal here."""
+    return [
+        ((c.get("Names") or ["/" + c["Id"]])[0].lstrip("/"), c.get("Labels") or {})
+        for c in client.api.containers(all=True, filters=dict(filters))
+    ]
 
 
 def _remove(client: docker.DockerClient, name: str) -> None:

@@ -32,7 +32,7 @@ def assert_gone(labels: dict[str, list[str]], within: float = 5.0) -> None:
     client = docker.from_env()
 
     def gone() -> bool:
-        return not client.containers.list(all=True, filters=labels) and not client.volumes.list(
+        return not client.api.containers(all=True, filters=labels) and not client.volumes.list(
             filters=labels
         )
 

@@ -54,7 +54,7 @@ def containers(build_id: int, attempt: int | None = None) -> list[object]:
     labels = [f"ocelot.build_id={build_id}"]
     if attempt is not None:
         labels.append(f"ocelot.attempt={attempt}")
-    return docker.from_env().containers.list(all=True, filters={"label": labels})
+    return docker.from_env().api.containers(all=True, filters={"label": labels})  # type: ignore[no-any-return]
 
 
 def test_sigkilled_worker_build_completes_on_the_other_worker(

@@ -117,7 +117,7 @@ def test_an_echoed_secret_is_masked_in_the_stored_and_the_live_log(
             assert SECRET.encode() not in data and b"b3BlbnNzaC1rZXkt" not in data, path
     labels = {"label": [f"ocelot.build_id={build_id}", "ocelot.worker=secrets-1"]}
     eventually(  # the container (and the key in it) goes with the build
-        lambda: not docker.from_env().containers.list(all=True, filters=labels),
+        lambda: not docker.from_env().api.containers(all=True, filters=labels),
         10,
         "the build container to be removed",
         interval=0.2,
