@@ -50,22 +50,10 @@ def write_private(path: Path, text: str) -> None:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """The CLI config as a mapping ({} when missing); OcelotError when it cannot be used."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OcelotError(f"cannot read {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise OcelotError(f"{path} is not valid YAML (fix or remove it): {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise OcelotError(f"{path} must be a mapping with url and token (fix or remove it)")
-    return data
+    """The CLI config as a mapping ({} when missing), read as the CLI reads it."""
+    from ocelot.cli.config import read_file
+
+    return read_file(path)
 
 
 def _works(session: Session, token: Any) -> bool:

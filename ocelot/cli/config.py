@@ -78,7 +78,8 @@ def config_path(env: Mapping[str, str]) -> Path:
     return Path(base).expanduser() / "ocelot" / "config.yml"
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_file(path: Path) -> dict[str, Any]:
+    """The CLI config file as a mapping ({} when missing); InvalidRequest when unusable."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -138,7 +139,7 @@ def load_client_config(env: Mapping[str, str] | None = None) -> ClientConfig:
     """Build the client config: file, then ``OCELOT_URL``/``OCELOT_TOKEN`` over it."""
     env = os.environ if env is None else env
     path = config_path(env)
-    data = _read_file(path)
+    data = read_file(path)
     url = env.get("OCELOT_URL") or _string(data, "url", path) or DEFAULT_URL
     token = env.get("OCELOT_TOKEN") or _string(data, "token", path)
     return ClientConfig(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
@@ -23,6 +23,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ocelot.db import session_scope
 from ocelot.errors import OcelotError, PermissionDenied, Unauthorized
@@ -35,6 +36,8 @@ from ocelot.status import FINISHED, WAITING, BuildStatus
 from web.dashboard.auth import User, current_user, sign_in, sign_out
 from web.dashboard.blueprint import dashboard
 from web.extensions import services
+
+_T = TypeVar("_T")
 
 STRIP = 20  # results shown per repository on the home page
 LOG_PAGE_CHARS = 1 << 20  # at most this much stored log is rendered into the page
@@ -326,29 +329,29 @@ def _back(build_id: int) -> ResponseReturnValue:
 
 @dashboard.post("/builds/<int:build_id>/kill")
 def kill(build_id: int) -> ResponseReturnValue:
-    user = _need(BUILD)
-    try:
-        with session_scope(services().engine) as db:
-            build_service.kill_build(db, build_id, user.name)
-    except OcelotError as exc:
-        if exc.status_code != 409:
-            raise
-        flash(exc.message, "error")
-    else:
+    if _act(build_id, lambda db, by: build_service.kill_build(db, build_id, by).id) is not None:
         flash(f"kill requested for build {build_id}", "info")
     return _back(build_id)
 
 
-@dashboard.post("/builds/<int:build_id>/rebuild")
-def rebuild(build_id: int) -> ResponseReturnValue:
+def _act(build_id: int, step: Callable[[Session, str], _T]) -> _T | None:
+    """Run one build action as the signed-in ``build`` user; a 409 (the build moved on
+    meanwhile) becomes a message on the page and None."""
     user = _need(BUILD)
     try:
         with session_scope(services().engine) as db:
-            new_id = build_service.rebuild(db, build_id, user.name).id
+            return step(db, user.name)
     except OcelotError as exc:
         if exc.status_code != 409:
             raise
         flash(exc.message, "error")
+        return None
+
+
+@dashboard.post("/builds/<int:build_id>/rebuild")
+def rebuild(build_id: int) -> ResponseReturnValue:
+    new_id = _act(build_id, lambda db, by: build_service.rebuild(db, build_id, by).id)
+    if new_id is None:
         return _back(build_id)
     services().enqueue(new_id)
     flash(f"build {new_id} queued: a rebuild of build {build_id}", "info")
@@ -357,33 +360,18 @@ def rebuild(build_id: int) -> ResponseReturnValue:
 
 @dashboard.post("/builds/<int:build_id>/approve")
 def approve(build_id: int) -> ResponseReturnValue:
-    user = _need(BUILD)
-    try:
-        with session_scope(services().engine) as db:
-            trust_service.approve(db, build_id, user.name)
-    except OcelotError as exc:
-        if exc.status_code != 409:
-            raise
-        flash(exc.message, "error")
-        return _back(build_id)
-    services().enqueue(build_id)
-    flash(f"build {build_id} approved: it runs without credentials", "info")
+    if _act(build_id, lambda db, by: trust_service.approve(db, build_id, by).id) is not None:
+        services().enqueue(build_id)
+        flash(f"build {build_id} approved: it runs without credentials", "info")
     return _back(build_id)
 
 
 @dashboard.post("/builds/<int:build_id>/decline")
 def decline(build_id: int) -> ResponseReturnValue:
-    user = _need(BUILD)
-    try:
-        with session_scope(services().engine) as db:
-            status = trust_service.decline(db, build_id, user.name).status
-    except OcelotError as exc:
-        if exc.status_code != 409:
-            raise
-        flash(exc.message, "error")
-        return _back(build_id)
-    services().announce_end(build_id, status)
-    flash(f"build {build_id} declined", "info")
+    status = _act(build_id, lambda db, by: trust_service.decline(db, build_id, by).status)
+    if status is not None:
+        services().announce_end(build_id, status)
+        flash(f"build {build_id} declined", "info")
     return _back(build_id)
 
 
