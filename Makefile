@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export OCELOT_HOME ?= $(HOME)/.ocelot
 
-.PHONY: run test deps venv services image lint typecheck format bench clean
+.PHONY: run test deps venv services image lint typecheck format bench clean screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: services venv                ## the whole suite, every tier (starts its ow
 	$(BIN)/ruff check .
 	$(BIN)/mypy --ignore-missing-imports ocelot web worker
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: services venv        ## the README's screenshots (docs/img) from the browser tests
+	OCELOT_SCREENSHOTS_DIR=$(CURDIR)/docs/img $(BIN)/python -m pytest -q \
+	  tests/integration/test_dashboard_browser_pages.py
 
 lint: venv
 	$(BIN)/ruff check .

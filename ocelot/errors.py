@@ -15,6 +15,7 @@ messages on stderr and exit codes. A failing *build* is a status, never an excep
      ├── NotFound                    (404)
      │    └── NotTracked             (404 / exit 3) "ACCT/REPO isn't tracked by ocelot"
      ├── Conflict                    (409)  e.g. killing a finished build
+     │    └── WorkerNameTaken        (409 / exit 3) a live worker holds OCELOT_WORKER_NAME
      ├── ForgeError                  (502)  a forge API failed
      ├── ExecutorError               (500)  docker / process execution failed
      ├── SourceError                 (502)  fetching or checking out the repository failed
@@ -101,6 +102,14 @@ class NotTracked(NotFound):
 class Conflict(OcelotError):
     status_code = 409
     code = "conflict"
+
+
+class WorkerNameTaken(Conflict):
+    """A worker started with a name that another, live worker holds (the workers registry,
+    :mod:`ocelot.services.workers`). ``python -m worker`` prints it and exits 3."""
+
+    code = "worker_name_taken"
+    exit_code = 3
 
 
 class ForgeError(OcelotError):

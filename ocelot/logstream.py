@@ -200,7 +200,7 @@ class LogWriter:
                         text=text,
                     )
                 )
-            self._publish({"seq": seq, "stage": stage, "text": text})
+            self._publish({"seq": seq, "attempt": self.attempt, "stage": stage, "text": text})
 
     def _publish(self, payload: dict[str, Any]) -> None:
         if self.redis is None:
@@ -269,6 +269,10 @@ def read_text(engine: Engine, build_id: int, stage: str | None = None) -> str:
     )
 
 
+def _chunk_event(chunk: LogChunk) -> dict[str, Any]:
+    return {"seq": chunk.seq, "attempt": chunk.attempt, "stage": chunk.stage, "text": chunk.text}
+
+
 def _status(engine: Engine, build_id: int) -> str | None:
     with session_scope(engine) as session:
         return session.scalar(select(Build.status).where(Build.id == build_id))
@@ -294,7 +298,7 @@ def follow(
             for chunk in stored_chunks(engine, build_id, after=last):
                 last = chunk.seq
                 if stage is None or chunk.stage == stage:
-                    yield Event("log", {"seq": chunk.seq, "stage": chunk.stage, "text": chunk.text})
+                    yield Event("log", _chunk_event(chunk))
 
         yield from emit_from_db()
         status = _status(engine, build_id)

@@ -97,6 +97,13 @@ def _limit(name: str, value: _N, minimum: _N, shown: str = "") -> _N:
     return value
 
 
+def _positive(name: str, value: float) -> float:
+    """``value`` if it is a finite number above 0, else InvalidRequest naming ``name``."""
+    if not (value > 0 and math.isfinite(value)):
+        raise InvalidRequest(f"{name} must be a number of seconds above 0, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server-side configuration. Defaults need nothing but a writable home directory."""
@@ -111,6 +118,7 @@ class Settings:
     worker_tags: tuple[str, ...] = ()
     worker_executor: str = "docker"
     max_builds: int = 2
+    worker_heartbeat: float = 5.0  # seconds between a worker's registry heartbeats
     keep_containers: bool = False
     kill_grace_seconds: float = 10.0
     max_body_bytes: int = 5 * 1024 * 1024
@@ -185,6 +193,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_tags=tags,
         worker_executor=executor,
         max_builds=_int(env, "OCELOT_MAX_BUILDS", 2),
+        worker_heartbeat=_positive(
+            "OCELOT_WORKER_HEARTBEAT", _float(env, "OCELOT_WORKER_HEARTBEAT", 5.0)
+        ),
         keep_containers=_bool(env.get("OCELOT_KEEP_CONTAINERS")),
         kill_grace_seconds=_float(env, "OCELOT_KILL_GRACE", 10.0),
         max_body_bytes=_int(env, "OCELOT_MAX_BODY_BYTES", 5 * 1024 * 1024),

@@ -57,6 +57,14 @@ class NotificationOutcome(StrEnum):
     FAILED = "failed"
 
 
+class WorkerState(StrEnum):
+    """A registered worker, as the registry judges it (:mod:`ocelot.services.workers`)."""
+
+    ALIVE = "alive"  # heartbeats arrive
+    LOST = "lost"  # gone silent: several heartbeats missed, no clean stop
+    STOPPED = "stopped"  # shut down cleanly
+
+
 FINISHED: frozenset[BuildStatus] = frozenset(
     {
         BuildStatus.PASSED,

@@ -3,6 +3,7 @@ then build the app. Tests call :func:`web.create_app` directly."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
@@ -22,3 +23,8 @@ except (DependencyUnavailable, SecretError) as exc:
     print(f"ocelot web: {exc.message}", file=sys.stderr)
     sys.exit(3)
 app = create_app(_settings)
+# What start-up made (modules, the app, SQLAlchemy's tables) lives as long as the process: keep
+# it out of the collector's full passes, which otherwise walk it during a big request (the
+# home page of 1,000 repositories: p95 150 ms with those pauses, 90 ms without; bench/).
+gc.collect()
+gc.freeze()

@@ -5,19 +5,28 @@ Docker workers take ``builds``; workers with ``OCELOT_WORKER_TAGS`` also take
 image builds). Every worker takes ``control``, ``notify``, ``forge`` and its own
 ``ocelot.worker.<name>`` queue.
 ``python -m worker beat`` starts the scheduler instead.
+
+Before Celery starts, a worker registers itself in the workers registry
+(:mod:`ocelot.services.workers`) under a new boot id, which it leaves in the app's conf for
+its heartbeat (:mod:`worker.registry`); a worker whose name a live worker holds exits 3.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import uuid
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from ocelot import queues
-from ocelot.db import make_engine
+from ocelot.db import dispose_engines, make_engine, session_scope
 from ocelot.dependencies import wait_for_dependencies
-from ocelot.errors import DependencyUnavailable, SecretError
+from ocelot.errors import DependencyUnavailable, SecretError, WorkerNameTaken
 from ocelot.secrets import check_secret_store
+from ocelot.services import workers
 from ocelot.settings import Settings, load_settings
+from worker import registry
 
 
 def worker_queues(settings: Settings) -> list[str]:
@@ -38,6 +47,29 @@ def _wait(settings: Settings, needs: list[str], what: str) -> None:
         sys.exit(3)
 
 
+def _register(settings: Settings) -> str:
+    """Take the worker's name in the registry for a new boot and return the boot id; exit 3
+    with the reason when a live worker holds the name or the registry cannot be written."""
+    boot_id = uuid.uuid4().hex
+    try:
+        with session_scope(make_engine(settings)) as session:
+            workers.register(session, settings, boot_id)
+    except WorkerNameTaken as exc:
+        print(f"ocelot worker: {exc.message}", file=sys.stderr)
+        sys.exit(3)
+    except SQLAlchemyError as exc:
+        print(
+            f"ocelot worker: could not register {settings.worker_name!r} in the workers "
+            f"registry: {getattr(exc, 'orig', None) or exc} (is the database migrated? "
+            "`ocelot admin migrate`)",
+            file=sys.stderr,
+        )
+        sys.exit(3)
+    finally:
+        dispose_engines()  # no connection of this process crosses the fork of the pool
+    return boot_id
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
@@ -53,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     if settings.worker_executor == "docker":
         needs.append("docker")
     _wait(settings, needs, "worker")
+    setattr(app.conf, registry.BOOT_ID, _register(settings))
     app.worker_main(
         [
             "worker",

@@ -5,10 +5,12 @@ Worker:
 
 * ``worker_process_init`` (after fork): each pool process gets its own DB connections and
   Docker client;
-* ``worker_ready``: remove leftovers of this worker from before a crash (janitor);
+* ``worker_ready``: start the registry heartbeat (:mod:`worker.registry`); remove leftovers
+  of this worker from before a crash (janitor);
 * ``worker_shutting_down`` (SIGTERM/SIGINT): hand this worker's running builds back, so
   another worker runs them as a new attempt instead of leaving them ``RUNNING`` until the
-  lease ends; a build out of retries fails, and is announced.
+  lease ends; a build out of retries fails, and is announced; then the registry marks the
+  worker stopped.
 
 Tasks:
 
@@ -52,6 +54,7 @@ from ocelot.runner import RunContext
 from ocelot.runner.context import Announcement
 from ocelot.runner.recovery import abandon, fail_build
 from ocelot.status import BuildStatus
+from worker import registry
 from worker.app import app
 from worker.context import current_context, get_context, reset_context
 
@@ -93,6 +96,7 @@ def _after_fork(**_: object) -> None:
 def _ready(sender: object = None, **_: object) -> None:
     from worker.tasks.maintenance import clean_leftovers
 
+    registry.start(app.conf.ocelot_settings, app.conf.get(registry.BOOT_ID))
     try:
         clean_leftovers(get_context(app.conf.ocelot_settings))
     except Exception:  # the worker still serves; the next start tries again
@@ -120,6 +124,7 @@ def _shutting_down(sig: str = "", how: str = "", exitcode: int = 0, **_: object)
     except Exception:
         log.exception("could not hand builds back on shutdown")
     finally:
+        registry.stop()  # the registry row: stopped, the name free
         dispose_engines()
         reset_context()
 

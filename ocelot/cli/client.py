@@ -264,6 +264,12 @@ class Client:
     def update_repo(self, full_name: str, **settings: str) -> dict[str, Any]:
         return dict(self._json("PATCH", repo_path(full_name), json=settings, repo=full_name))
 
+    # -- workers --------------------------------------------------------------------------
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The workers registry: every worker with its state and running builds."""
+        return list(self._json("GET", "/workers")["workers"])
+
     # -- credentials (secrets go in, never come back) -------------------------------------
 
     def creds_list(self, ctype: str, acct: str | None = None) -> list[dict[str, Any]]:

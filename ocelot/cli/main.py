@@ -22,6 +22,7 @@ from ocelot.cli.commands.logs import logs
 from ocelot.cli.commands.poll import poll
 from ocelot.cli.commands.repos import repos
 from ocelot.cli.commands.watch import deliveries, unwatch, watch
+from ocelot.cli.commands.workers import workers
 from ocelot.errors import ConfigError, NotTracked, OcelotError
 
 
@@ -82,7 +83,7 @@ def cli() -> None:
     """
 
 
-for command in (init, validate, repos, build, status, summary, logs, kill, rebuild, admin):
+for command in (init, validate, repos, build, status, summary, logs, kill, rebuild, admin, workers):
     cli.add_command(command)
 cli.add_command(creds)
 for command in (approve, decline):  # the trust boundary (untrusted pull requests)

@@ -182,6 +182,11 @@ def _untrusted(build: Mapping[str, Any]) -> str:
     return text + "; no credentials"
 
 
+def stage_header(name: str) -> Text:
+    """The line ``build --follow`` prints before the log of each stage: ``==> stage NAME``."""
+    return Text(f"==> stage {name}", style=style_for("header"))
+
+
 def build_view(build: Mapping[str, Any]) -> RenderableType:
     """What ``ocelot status`` shows: the header, then the stage table when there are stages."""
     stages = build.get("stages") or []

@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per aggregate."""
 
-# Delivery/PrComment/RepoHook/Poll (forges, issue 3) and Notification (issue 5) are
-# re-exported so Base.metadata and Alembic see every table.
+# Delivery/PrComment/RepoHook/Poll (forges, issue 3), Notification (issue 5) and Worker (the
+# workers registry, issue 13) are re-exported so Base.metadata and Alembic see every table.
 from ocelot.models.base import Base, utcnow
 from ocelot.models.build import Build, Stage
 from ocelot.models.credential import Credential as Credential
@@ -15,5 +15,6 @@ from ocelot.models.notification import Notification as Notification
 from ocelot.models.poll import Poll as Poll
 from ocelot.models.repo import Repo
 from ocelot.models.token import ApiToken
+from ocelot.models.worker import Worker as Worker
 
 __all__ = ["ApiToken", "Base", "Build", "LogChunk", "Repo", "Stage", "utcnow"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
@@ -31,6 +31,8 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 class Build(Base):
     __tablename__ = "builds"
+    # a repository's newest builds (dashboard strip, listings) without a sort of all of them
+    __table_args__ = (Index("ix_builds_repo_id_id", "repo_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)

@@ -369,7 +369,8 @@ def test_the_build_page_escapes_the_log(signed_in: FlaskClient, engine: Engine) 
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "fix &lt;b&gt;bold&lt;/b&gt; &amp; more" in page
-    assert "red\n" in page and "\x1b" not in page
+    assert '<span class="fg1">red</span>' in page and "\x1b" not in page
+    assert 'id="L2"' in page and 'href="#L2"' in page
     assert 'data-after="2"' in page and 'data-live="no"' in page
     raw = signed_in.get(f"/builds/{build_id}/log.txt")
     assert raw.get_data(as_text=True) == "<script>alert(1)</script>\n\x1b[31mred\x1b[0m\n"

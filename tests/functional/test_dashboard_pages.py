@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
 from ocelot.models import Build, Delivery, Poll, Repo, RepoHook, utcnow
+from ocelot.services.workers import register
+from ocelot.settings import load_settings
 from ocelot.status import BuildStatus
 from tests.functional.test_dashboard import csrf_of, make_build, mint, sign_in
 
@@ -182,16 +184,29 @@ def test_the_queue_page(client: FlaskClient, engine: Engine) -> None:
         queued_at=now - timedelta(minutes=1),
     )
     running = make_build(engine, "acme/q", status=BuildStatus.RUNNING, worker="box-1")
+    stray = make_build(engine, "acme/q", status=BuildStatus.RUNNING, worker="ghost")
     make_build(engine, "acme/q", status=BuildStatus.PASSED)
+    for name, tags, beat_ago in (("box-1", "gpu,linux", 2), ("box-2", "", 600)):
+        settings = load_settings({"OCELOT_WORKER_NAME": name, "OCELOT_WORKER_TAGS": tags,
+                                  "OCELOT_MAX_BUILDS": "3"})  # fmt: skip
+        with session_scope(engine) as session:
+            register(session, settings, f"boot-{name}", now=now - timedelta(seconds=beat_ago))
     read_client(client, engine)
-    page = client.get("/queue").get_data(as_text=True)
+    with counted(engine) as statements:
+        page = client.get("/queue").get_data(as_text=True)
+    assert len(statements) <= 6, statements  # token, waiting, running, workers, their builds
     assert "no worker offers machine tag gpu" in page and "waiting for approval: fork" in page
     waiting = [int(n) for n in re.findall(r'class="waiting-row" data-build="(\d+)"', page)]
     assert waiting == [older, held]
-    worker = page[page.index('data-worker="box-1"') :]
-    worker = worker[: worker.index("</div>")]
-    assert f'data-build="{running}"' in worker and re.search(r"running for 1m 1\ds", worker)
-    assert "Workers are known from the builds they run." in page
+    box = page[page.index('data-worker="box-1"') :]
+    box = box[: box.index("</tr>")]
+    assert "alive" in box and "gpu, linux" in box and "1 / 3" in box
+    assert f'data-build="{running}"' in box and re.search(r"· 1m 1\ds", box)
+    lost = page[page.index('data-worker="box-2"') :]
+    assert "lost" in lost[: lost.index("</tr>")] and "idle" in lost[: lost.index("</tr>")]
+    assert page.index('data-worker="box-1"') < page.index('data-worker="box-2"')
+    ghost = page[page.index('data-worker="ghost"') :]
+    assert "not in the registry" in ghost and f'data-build="{stray}"' in ghost
 
 
 def test_the_repo_page_needs_the_same_queries_for_few_builds_or_many(

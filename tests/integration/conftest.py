@@ -7,6 +7,7 @@ database would consume each other's task messages."""
 
 from __future__ import annotations
 
+from tests.integration.browser import browser, open_page, read_token  # noqa: F401 - fixtures
 from tests.stack import Stack, make_repo
 
 __all__ = ["Stack", "make_repo"]

@@ -157,7 +157,7 @@ def test_one_commit_built_twice_is_not_ambiguous(server: FakeServer, run: Any) -
 def test_build_wait_exits_by_the_final_status(
     server: FakeServer, run: Any, final: str, code: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ocelot.cli.commands.builds.POLL_INTERVALS", (0.01,))
+    monkeypatch.setattr("ocelot.cli.waiting.POLL_INTERVALS", (0.01,))
     queued = make_build(
         11, "QUEUED", hash=None, branch="wip", stages=[], pending_reason="waiting for a worker"
     )
@@ -259,7 +259,7 @@ def test_logs_follow_prints_in_order_and_stops_at_end(
 def test_logs_follow_reconnects_without_repeating(
     server: FakeServer, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ocelot.cli.commands.logs.RECONNECT_DELAY", 0)
+    monkeypatch.setattr("ocelot.cli.waiting.RECONNECT_DELAY", 0)
 
     def broken(out: Stream) -> None:
         out.event("log", {"seq": 1, "stage": None, "text": "one\n"})

@@ -14,6 +14,7 @@ from web.api import (  # noqa: F401 - routes register on import
     polls,
     repos,
     tokens,
+    workers,
 )
 from web.api.blueprint import api
 

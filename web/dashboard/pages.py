@@ -16,12 +16,14 @@ from ocelot.db import session_scope
 from ocelot.models import Build, Delivery, Poll, Repo, RepoHook
 from ocelot.services import builds as build_service
 from ocelot.services.tokens import BUILD
-from ocelot.status import FINISHED, WAITING, BuildStatus
+from ocelot.services.workers import list_workers
+from ocelot.status import FINISHED, WAITING, BuildStatus, WorkerState
 from web.dashboard.blueprint import dashboard
 from web.dashboard.views import _need, _ref, _seconds, age, span
 from web.extensions import services
 
 PAGE_SIZE = 25
+STOPPED_SHOWN_SECONDS = 3600  # the queue page lists a cleanly stopped worker this long
 DELIVERIES = 20
 CHART_BUILDS = 50
 CHART_W, CHART_H, PAD = 600, 120, 6
@@ -183,7 +185,8 @@ def build_now(acct: str, name: str) -> ResponseReturnValue:
 
 @dashboard.get("/queue")
 def queue() -> ResponseReturnValue:
-    """Waiting builds (oldest first) and running builds by worker: two queries."""
+    """Waiting builds (oldest first), and the workers from the registry with the builds each
+    runs: four queries whatever the numbers."""
     columns = (
         Build.id,
         Build.status,
@@ -230,4 +233,33 @@ def queue() -> ResponseReturnValue:
                 "running": span(_seconds(r.started_at, None)),
             }
         )
-    return render_template("dashboard/queue.html", waiting=waiting, by_worker=by_worker)
+    with session_scope(services().engine) as db:
+        registry = list_workers(db)
+    # lost and stopped workers last; a stopped one only while it still matters (an hour)
+    shown = [
+        w
+        for w in registry
+        if w.state != WorkerState.STOPPED or w.last_seen_seconds < STOPPED_SHOWN_SECONDS
+    ]
+    order = {WorkerState.ALIVE: 0, WorkerState.LOST: 1, WorkerState.STOPPED: 2}
+    shown.sort(key=lambda w: (order[w.state], w.name))
+    known = {w.name for w in registry}
+    workers = [
+        {
+            "name": w.name,
+            "host": w.host,
+            "executor": w.executor,
+            "tags": ", ".join(w.tags) or "—",
+            "capacity": w.capacity,
+            "busy": len(by_worker.get(w.name, [])),
+            "state": str(w.state),
+            "seen": span(w.last_seen_seconds) + " ago",
+            "version": w.version,
+            "builds": by_worker.get(w.name, []),
+        }
+        for w in shown
+    ]
+    unregistered = {name: builds for name, builds in by_worker.items() if name not in known}
+    return render_template(
+        "dashboard/queue.html", waiting=waiting, workers=workers, unregistered=unregistered
+    )

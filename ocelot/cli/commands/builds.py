@@ -1,14 +1,16 @@
 """Build commands: ``build``, ``status``, ``summary``, ``kill``, ``rebuild``, ``approve``,
 ``decline``.
 
-``--wait`` polls ``GET /builds/<id>`` with a growing interval (the server is the source of
-truth; no log stream needs to stay open) and exits 0 only for ``PASSED``.
+``--wait`` returns when the build ends and exits 0 only for ``PASSED``; ``--follow`` also
+prints the log as it comes, with a line naming each stage (the default for ``--wait`` when
+stdout is a terminal). How the waiting is done (the log stream's ``end`` event, polling when
+the stream is unavailable, Ctrl-C) is :mod:`ocelot.cli.waiting`.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.text import Text
@@ -16,44 +18,27 @@ from rich.text import Text
 from ocelot.cli import gitinfo
 from ocelot.cli.app import HASH, REPO, REPO_OR_HASH, App, pass_app
 from ocelot.cli.output import build_view, status_text, summary_table
-from ocelot.errors import DependencyUnavailable
+from ocelot.cli.waiting import BuildWaiter, stdout_is_terminal
 from ocelot.status import FINISHED, BuildStatus
 
-POLL_INTERVALS = (0.2, 0.5, 1.0, 2.0, 3.0)  # seconds; the last one repeats
-POLL_FAILURES = 5  # consecutive unreachable polls tolerated (a server restart)
-
-wait_option = click.option(
-    "--wait", is_flag=True, help="Wait until the build ends; exit 0 if it PASSED, else 1."
-)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _progress(build: dict[str, Any]) -> str:
-    line = f"build #{build.get('id')}: {build.get('status')}"
-    if build.get("pending_reason"):
-        line += f" ({build['pending_reason']})"
-    return line
-
-
-def wait_for(app: App, build: dict[str, Any]) -> dict[str, Any]:
-    """Poll until ``build`` has a final status; progress goes to stderr."""
-    last = _progress(build)
-    app.note(f"{last}; waiting (Ctrl-C stops waiting, not the build)")
-    polls = failures = 0
-    while build.get("status") not in FINISHED:
-        time.sleep(POLL_INTERVALS[min(polls, len(POLL_INTERVALS) - 1)])
-        polls += 1
-        try:
-            build = app.client.build(int(build["id"]))
-        except DependencyUnavailable:
-            failures += 1
-            if failures > POLL_FAILURES:
-                raise
-            continue
-        failures = 0
-        if (now := _progress(build)) != last:
-            app.note(now)
-            last = now
-    return build
+def wait_options(command: F) -> F:
+    """``--wait`` and ``--follow/--no-follow``; the command gets ``wait`` and ``follow``."""
+    command = click.option(
+        "--follow/--no-follow",
+        "follow",
+        default=None,
+        help="Print the build's log as it runs, with a line naming each stage (implies"
+        " --wait). The default for --wait when stdout is a terminal.",
+    )(command)
+    return click.option(
+        "--wait",
+        is_flag=True,
+        help="Wait until the build ends; exit 0 if it PASSED, else 1 (Ctrl-C: 130, and the"
+        " build goes on).",
+    )(command)
 
 
 def show_final(app: App, build: dict[str, Any]) -> NoReturn:
@@ -69,15 +54,17 @@ def show_final(app: App, build: dict[str, Any]) -> NoReturn:
     raise click.exceptions.Exit(1)
 
 
-def _queued(app: App, build: dict[str, Any], wait: bool, what: str) -> None:
+def _queued(app: App, build: dict[str, Any], wait: bool, follow: bool | None, what: str) -> None:
+    """Say what was queued; with ``wait`` (or ``follow``), wait for its end and exit by it."""
     commit = build.get("hash_short") or build.get("hash") or ""
     where = " @ ".join(str(x) for x in (build.get("branch"), commit) if x)
     click.echo(
         f"queued build #{build.get('id')} of {build.get('repo')}"
         f"{f' ({where})' if where else ''}{what}"
     )
-    if wait:
-        show_final(app, wait_for(app, build))
+    if wait or follow:
+        show_log = stdout_is_terminal() if follow is None else follow
+        show_final(app, BuildWaiter(app, build, show_log=show_log).run())
 
 
 @click.command("build")
@@ -85,10 +72,16 @@ def _queued(app: App, build: dict[str, Any], wait: bool, what: str) -> None:
 @click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit to build (a prefix is ok).")
 @click.option("--branch", "-b", metavar="B", help="Branch to build (its head unless --hash).")
 @click.option("--force", is_flag=True, help="Build even if the branch filter would refuse it.")
-@wait_option
+@wait_options
 @pass_app
 def build(
-    app: App, repo: str | None, hash_: str | None, branch: str | None, force: bool, wait: bool
+    app: App,
+    repo: str | None,
+    hash_: str | None,
+    branch: str | None,
+    force: bool,
+    wait: bool,
+    follow: bool | None,
 ) -> None:
     """Queue a build of ACCT/REPO.
 
@@ -106,7 +99,7 @@ def build(
     if not hash_ and not branch:
         raise click.UsageError("say what to build: --branch B, --hash H or both")
     created = app.client.create_build(full_name, branch=branch, hash=hash_, force=force)
-    _queued(app, created, wait, " (forced)" if force else "")
+    _queued(app, created, wait, follow, " (forced)" if force else "")
 
 
 @click.command("status")
@@ -168,26 +161,26 @@ def kill(app: App, repo: str | None, hash_: str | None, build_id: int | None) ->
 
 @click.command("rebuild")
 @click.option("--build-id", type=int, metavar="N", required=True, help="The build to repeat.")
-@wait_option
+@wait_options
 @pass_app
-def rebuild(app: App, build_id: int, wait: bool) -> None:
+def rebuild(app: App, build_id: int, wait: bool, follow: bool | None) -> None:
     """Queue build N's commit again, as a new build."""
     created = app.client.rebuild(build_id)
-    _queued(app, created, wait, f" (rebuild of #{build_id})")
+    _queued(app, created, wait, follow, f" (rebuild of #{build_id})")
 
 
 @click.command("approve")
 @click.argument("build_id", type=int, metavar="N")
-@wait_option
+@wait_options
 @pass_app
-def approve(app: App, build_id: int, wait: bool) -> None:
+def approve(app: App, build_id: int, wait: bool, follow: bool | None) -> None:
     """Let build N, an untrusted pull request waiting for approval, run.
 
     Read its changes first: it runs the pull request's ocelot.yml and scripts. It still
     gets no credentials and never runs outside a Docker container.
     """
     approved = app.client.approve(build_id)
-    _queued(app, approved, wait, f" (approved by {approved.get('approved_by')})")
+    _queued(app, approved, wait, follow, f" (approved by {approved.get('approved_by')})")
 
 
 @click.command("decline")
