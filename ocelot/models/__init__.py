@@ -10,6 +10,7 @@ from ocelot.models.delivery import Delivery as Delivery
 from ocelot.models.hook import PrComment as PrComment
 from ocelot.models.hook import RepoHook as RepoHook
 from ocelot.models.host_key import HostKey as HostKey
+from ocelot.models.installation import Installation as Installation
 from ocelot.models.log import LogChunk
 from ocelot.models.notification import Notification as Notification
 from ocelot.models.poll import Poll as Poll
