@@ -198,6 +198,7 @@
     var stage = data.stage || "";
     if (!sec || sec.dataset.attempt !== String(data.attempt) || sec.dataset.stage !== stage) {
       sec = this.newSection(data.attempt, data.stage);
+      this.refresh(); // a stage began: its row and the header change now, not at the next poll
     }
     var b = this.bounds(sec);
     var showing = b.hi >= b.last; // the tail is in the page: keep it so
