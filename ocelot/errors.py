@@ -22,6 +22,7 @@ messages on stderr and exit codes. A failing *build* is a status, never an excep
      ├── SecretError                 (500)  secret store missing, locked or wrong key
      ├── NotifierError               (502)  a notification transport failed
      └── DependencyUnavailable       (503)  DB, Redis, Docker or Vault unreachable
+          └── DatabaseUnreachable    (503)  the DB stayed unreachable past a retry budget
 """
 
 from __future__ import annotations
@@ -138,3 +139,10 @@ class NotifierError(OcelotError):
 class DependencyUnavailable(OcelotError):
     status_code = 503
     code = "dependency_unavailable"
+
+
+class DatabaseUnreachable(DependencyUnavailable):
+    """The database stayed unreachable for longer than a caller could wait
+    (:func:`ocelot.retrying.retry_db`); the message says for how long and while doing what."""
+
+    code = "database_unreachable"

@@ -181,6 +181,13 @@ def read_file(mirror: Path, commit: str, path: str) -> str | None:
     return try_git(["show", f"{commit}:{path}"], cwd=mirror, timeout=60)
 
 
+def list_dir(mirror: Path, commit: str, directory: str) -> list[str]:
+    """Paths of the entries directly in ``directory`` at ``commit`` (``.ocelot/x.yml``, ...);
+    empty when the directory is not there."""
+    out = try_git(["ls-tree", "--name-only", commit, "--", f"{directory}/"], cwd=mirror, timeout=60)
+    return [line for line in (out or "").splitlines() if line]
+
+
 def commit_subject(mirror: Path, commit: str) -> str:
     return run_git(["log", "-1", "--format=%s", commit], cwd=mirror).strip()
 

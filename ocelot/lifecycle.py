@@ -10,8 +10,13 @@ single statement so two workers cannot both win; it checks the same table.
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from ocelot import metrics
 from ocelot.errors import Conflict
 from ocelot.models import Build, utcnow
+from ocelot.pipeline.layout import skip_reason, upstream_failed
 from ocelot.status import BUILD_MOVES, FINISHED, BuildStatus
 
 
@@ -37,7 +42,24 @@ def move(
         build.finished_at = build.finished_at or utcnow()
         build.lease_until = None
         build.pending_reason = None
+        metrics.build_finished(build)
     elif to in (BuildStatus.QUEUED, BuildStatus.PENDING_APPROVAL):
         build.pending_reason = pending
         build.lease_until = None
+    if to in FINISHED:
+        _skip_dependents(build)
     return build
+
+
+def _skip_dependents(build: Build) -> None:
+    """Builds waiting for ``build`` (``depends_on``, see ocelot.runner.pipelines) cannot run
+    once it ended without passing: they are SKIPPED with the reason in the same transaction,
+    and so on down the chain. Those of a passed build are released after the commit."""
+    session = object_session(build)
+    if session is None or not upstream_failed(build.status, build.failure_reason):
+        return
+    waiting = session.scalars(
+        select(Build).where(Build.waiting_for == build.id, Build.status == BuildStatus.QUEUED)
+    ).all()
+    for dependent in waiting:
+        move(dependent, BuildStatus.SKIPPED, skip_reason(build.pipeline, build.id, build.status))

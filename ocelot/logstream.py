@@ -22,6 +22,7 @@ Two fences on what is stored (:class:`LogWriter`):
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import threading
 import time
@@ -31,9 +32,13 @@ from typing import Any
 
 from sqlalchemy import LargeBinary, cast, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
+from ocelot import metrics
 from ocelot.db import session_scope
+from ocelot.errors import DatabaseUnreachable
 from ocelot.models import Build, LogChunk
+from ocelot.retrying import retry_db
 from ocelot.secrets.redaction import Redactor, identity
 from ocelot.status import FINISHED
 
@@ -61,8 +66,11 @@ class LogWriter:
         flush_bytes: int = 64 * 1024,
         redact: Redactor = identity,
         max_bytes: int | None = None,
+        retry_seconds: float = 0,
     ) -> None:
         self.engine, self.redis = engine, redis
+        # how long a database blip is ridden out before a flush gives up (ocelot.retrying)
+        self.retry_seconds = retry_seconds
         self.build_id, self.attempt = build_id, attempt
         self.flush_seconds, self.flush_bytes = flush_seconds, flush_bytes
         self.redact = redact
@@ -78,20 +86,27 @@ class LogWriter:
         self._io_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        with session_scope(engine) as session:
-            last = session.scalar(
-                select(func.max(LogChunk.seq)).where(LogChunk.build_id == build_id)
-            )
-            # bytes this attempt's log already has (earlier stages): the cap is per attempt
-            used = self.max_bytes and session.scalar(
-                select(func.coalesce(func.sum(_octets(engine)), 0)).where(
-                    LogChunk.build_id == build_id, LogChunk.attempt == attempt
-                )
-            )
+        last, used = retry_db(
+            self._stored, what=f"reading the log of build {build_id}", budget=retry_seconds
+        )
         self._seq = int(last or 0)
         self._used = int(used or 0)
         # Only the notice takes a log past the cap: past it, an earlier stage already cut.
         self._cut = self.max_bytes is not None and self._used > self.max_bytes
+
+    def _stored(self) -> tuple[int | None, int | None]:
+        """The build's last chunk ``seq``, and the bytes this attempt's log already has
+        (earlier stages: the cap is per attempt)."""
+        with session_scope(self.engine) as session:
+            last = session.scalar(
+                select(func.max(LogChunk.seq)).where(LogChunk.build_id == self.build_id)
+            )
+            used = self.max_bytes and session.scalar(
+                select(func.coalesce(func.sum(_octets(self.engine)), 0)).where(
+                    LogChunk.build_id == self.build_id, LogChunk.attempt == self.attempt
+                )
+            )
+        return last, used
 
     def __enter__(self) -> LogWriter:
         self._thread = threading.Thread(target=self._ticker, daemon=True, name="log-flush")
@@ -103,7 +118,8 @@ class LogWriter:
 
     def _ticker(self) -> None:
         while not self._stop.wait(self.flush_seconds):
-            self.flush(partial_after=1.0)
+            with contextlib.suppress(DatabaseUnreachable):  # kept: the next tick tries again
+                self.flush(partial_after=1.0)
 
     def set_stage(self, name: str | None) -> None:
         self.flush(partial_after=0, final=True)
@@ -135,7 +151,8 @@ class LogWriter:
                 self._partial_since = time.monotonic()
             big = self._pending_bytes >= self.flush_bytes or len(self._partial) >= self.flush_bytes
         if big:
-            self.flush(partial_after=0)
+            with contextlib.suppress(DatabaseUnreachable):  # kept for the next flush
+                self.flush(partial_after=0)
 
     def line(self, text: str) -> None:
         """Add one line of Ocelot's own (stage banners, errors); stored even past the cap."""
@@ -190,17 +207,43 @@ class LogWriter:
                 self._pending, self._pending_bytes = [], 0
                 self._seq += 1
                 seq, stage = self._seq, self.stage
+            try:
+                tries: list[int] = []
+                retry_db(
+                    lambda: self._store(seq, stage, text, tries),
+                    what=f"writing the log of build {self.build_id}",
+                    budget=self.retry_seconds,
+                )
+            except DatabaseUnreachable:  # put it back: a later flush stores it
+                with self._lock:
+                    self._pending.insert(0, text)
+                    self._pending_bytes += len(text)
+                    self._seq -= 1  # only a flush (under _io_lock) takes a seq
+                raise
+            metrics.log_stored(text)
+            self._publish({"seq": seq, "attempt": self.attempt, "stage": stage, "text": text})
+
+    def _store(self, seq: int, stage: str | None, text: str, tries: list[int]) -> None:
+        """Insert one chunk; ``tries`` counts the calls for this chunk (retries)."""
+        tries.append(1)
+        chunk = LogChunk(
+            build_id=self.build_id, seq=seq, attempt=self.attempt, stage=stage, text=text
+        )
+        try:
             with session_scope(self.engine) as session:
-                session.add(
-                    LogChunk(
-                        build_id=self.build_id,
-                        seq=seq,
-                        attempt=self.attempt,
-                        stage=stage,
-                        text=text,
+                session.add(chunk)
+        except IntegrityError:
+            if len(tries) == 1:
+                raise
+            # A retry after a commit whose answer was lost: is the chunk there already?
+            with session_scope(self.engine) as session:
+                there = session.scalar(
+                    select(LogChunk.text).where(
+                        LogChunk.build_id == self.build_id, LogChunk.seq == seq
                     )
                 )
-            self._publish({"seq": seq, "attempt": self.attempt, "stage": stage, "text": text})
+            if there != text:
+                raise
 
     def _publish(self, payload: dict[str, Any]) -> None:
         if self.redis is None:

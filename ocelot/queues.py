@@ -8,7 +8,8 @@ through its own (``worker/app.py``).
 
 Queues::
 
-    control                 route, polls, maintenance (every worker consumes it)
+    control                 route, polls, discovery (every host's control pool consumes it)
+    maintenance             reap, reconcile, janitor from beat (the control pool too)
     builds                  prepare of untagged builds (Docker workers)
     builds.<tag>            prepare of ``machineTag`` builds (workers started with that tag)
     ocelot.worker.<name>    the stages and finish of builds prepared by worker <name>
@@ -27,6 +28,10 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 CONTROL = "control"
+MAINTENANCE = "maintenance"
+# What each host's small control pool consumes, apart from the pool that runs stages, so
+# that route and maintenance never wait behind long stages (worker/control_pool.py).
+CONTROL_POOL_QUEUES = (CONTROL, MAINTENANCE)
 BUILDS = "builds"
 NOTIFY = "notify"
 FORGE = "forge"

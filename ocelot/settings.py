@@ -7,7 +7,6 @@ The names are part of Ocelot's interface (see README, "Configuration").
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ocelot.errors import InvalidRequest
+from ocelot.metrics_setup import MetricsConfig, load_metrics_config
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -114,7 +114,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:5000"
     secret_key: str | None = field(default=None, repr=False)
     worker_name: str = field(default_factory=socket.gethostname)
-    instance: str = ""
+    instance: str = ""  # OCELOT_INSTANCE; "" = the id stored in the database (installation)
     worker_tags: tuple[str, ...] = ()
     worker_executor: str = "docker"
     max_builds: int = 2
@@ -156,6 +156,7 @@ class Settings:
     smtp_from: str = "ocelot@localhost"
     slack_api_url: str = "https://slack.com/api/"
     slack_webhook_url: str | None = field(default=None, repr=False)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # OCELOT_METRICS_*
 
     @property
     def workspaces(self) -> Path:
@@ -187,9 +188,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=(env.get("OCELOT_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
         secret_key=env.get("OCELOT_SECRET_KEY") or None,
         worker_name=env.get("OCELOT_WORKER_NAME") or socket.gethostname(),
-        # Names this installation's containers: build ids are unique only within one DB.
-        instance=env.get("OCELOT_INSTANCE")
-        or hashlib.sha256(database_url.encode()).hexdigest()[:8],
+        # OCELOT_INSTANCE only: the installation id is stored in the database and resolved
+        # where an engine exists (ocelot.installation.instance_id).
+        instance=(env.get("OCELOT_INSTANCE") or "").strip(),
         worker_tags=tags,
         worker_executor=executor,
         max_builds=_int(env, "OCELOT_MAX_BUILDS", 2),
@@ -239,4 +240,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_from=env.get("OCELOT_SMTP_FROM") or "ocelot@localhost",
         slack_api_url=env.get("OCELOT_SLACK_API_URL") or "https://slack.com/api/",
         slack_webhook_url=env.get("OCELOT_SLACK_WEBHOOK_URL") or None,
+        metrics=load_metrics_config(env),
     )

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -106,32 +107,45 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        self.proc = subprocess.Popen(
-            [
-                *as_user,
-                str(PG_BIN / "postgres"),
-                "-D",
-                str(self.datadir),
-                "-p",
-                str(self.port),
-                "-k",
-                str(self.sock),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ],
+        self._argv = [
+            *as_user,
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.sock),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
+        self.proc = self._spawn()
+        self.base_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        self._n = 0
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            self._argv,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         wait_for_port(self.port, 30)
-        self.base_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
-        self._n = 0
+        return proc
+
+    def down_for(self, seconds: float) -> None:
+        """An outage: fast shutdown (every connection is cut, like ``pg_ctl restart -m
+        fast``), ``seconds`` with nothing listening, then the same cluster on the same port."""
+        os.killpg(self.proc.pid, signal.SIGINT)  # SIGINT to the postmaster: fast shutdown
+        self.proc.wait(30)
+        time.sleep(seconds)
+        self.proc = self._spawn()
 
     def create_database(self) -> str:
         import psycopg

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
 from ocelot.db import dispose_engines, make_engine, migrate, session_scope
+from ocelot.installation import instance_id
 from ocelot.services.tokens import create_token
 from ocelot.settings import Settings, load_settings
 from tests.servers import Process, RedisServer, free_port
@@ -92,6 +93,9 @@ class Stack:
         self.settings: Settings = load_settings(self.env)
         migrate(self.settings)
         self.engine: Engine = make_engine(self.settings)
+        # The installation id the workers will read from the database (or OCELOT_INSTANCE):
+        # tests find this stack's containers by it.
+        self.settings = self.settings.with_(instance=instance_id(self.settings, self.engine))
         with session_scope(self.engine) as session:
             self.token = create_token(session, "integration")
         self.auth = {"Authorization": f"Bearer {self.token}"}

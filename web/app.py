@@ -27,6 +27,7 @@ from web.errors import register_error_handlers
 from web.extensions import EXTENSION, Services
 from web.health import health
 from web.hooks import hooks
+from web.metrics import metrics
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -53,5 +54,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(hooks)
     app.register_blueprint(dashboard)
+    app.register_blueprint(metrics)
     register_error_handlers(app)
     return app

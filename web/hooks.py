@@ -17,6 +17,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ocelot import metrics
 from ocelot.db import session_scope
 from ocelot.errors import NotFound, OcelotError, PayloadTooLarge
 from ocelot.forges import WEBHOOK_FORGES, get_forge
@@ -93,6 +94,7 @@ def deliver(forge_name: str) -> ResponseReturnValue:
     except OcelotError as exc:
         log.info("%s delivery refused: %s", forge_name, exc.message)
         raise
+    metrics.webhook_delivery(forge_name, outcome.verdict)
     if outcome.error is not None:
         log.warning("%s delivery rejected: %s", forge_name, outcome.reason)
         raise outcome.error

@@ -2,8 +2,10 @@
 
 Docker workers take ``builds``; workers with ``OCELOT_WORKER_TAGS`` also take
 ``builds.<tag>`` for each tag; a local-executor worker takes only its tags (it cannot run
-image builds). Every worker takes ``control``, ``notify``, ``forge`` and its own
-``ocelot.worker.<name>`` queue.
+image builds). Every worker takes ``notify``, ``forge`` and its own ``ocelot.worker.<name>``
+queue in its stage pool (``--concurrency=OCELOT_MAX_BUILDS``), and ``control`` and
+``maintenance`` in its control pool, a second small worker process that its main process
+starts once ready (``python -m worker control-pool``, :mod:`worker.control_pool`).
 ``python -m worker beat`` starts the scheduler instead.
 
 Before Celery starts, a worker registers itself in the workers registry
@@ -26,14 +28,17 @@ from ocelot.errors import DependencyUnavailable, SecretError, WorkerNameTaken
 from ocelot.secrets import check_secret_store
 from ocelot.services import workers
 from ocelot.settings import Settings, load_settings
-from worker import registry
+from worker import control_pool, metrics, registry
 
 
 def worker_queues(settings: Settings) -> list[str]:
-    """The queues this host's worker consumes (see :func:`ocelot.queues.worker_queues`)."""
-    return queues.worker_queues(
+    """The queues this host's stage pool consumes: those of
+    :func:`ocelot.queues.worker_queues` but ``control``, which with ``maintenance`` is its
+    control pool's (:mod:`worker.control_pool`)."""
+    every = queues.worker_queues(
         settings.worker_name, settings.worker_executor == "docker", settings.worker_tags
     )
+    return [q for q in every if q not in queues.CONTROL_POOL_QUEUES]
 
 
 def _wait(settings: Settings, needs: list[str], what: str) -> None:
@@ -81,11 +86,28 @@ def main(argv: list[str] | None = None) -> None:
         settings.home.mkdir(parents=True, exist_ok=True)
         app.start(["beat", "--loglevel=INFO", f"--schedule={beat_file}", *argv[1:]])
         return
+    if argv[:1] == [control_pool.CONTROL]:  # started by a worker's main process, once ready
+        setattr(app.conf, control_pool.ROLE, control_pool.CONTROL)
+        control_pool.watch_parent()
+        app.worker_main(
+            [
+                "worker",
+                "--loglevel=INFO",
+                f"--hostname=ocelot-control@{settings.worker_name}",
+                f"--queues={','.join(queues.CONTROL_POOL_QUEUES)}",
+                f"--concurrency={control_pool.CONCURRENCY}",
+                "--without-gossip",
+                "--without-mingle",
+                *argv[1:],
+            ]
+        )
+        return
     needs = ["database", "redis", "vault"]
     if settings.worker_executor == "docker":
         needs.append("docker")
     _wait(settings, needs, "worker")
     setattr(app.conf, registry.BOOT_ID, _register(settings))
+    metrics.prepare(settings)  # before the pool forks (multiprocess metrics)
     app.worker_main(
         [
             "worker",

@@ -48,17 +48,17 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "reap-lost-builds": {
                 "task": queues.MAINTENANCE_REAP,
                 "schedule": max(1.0, settings.lease_seconds / 3),
-                "options": {"queue": queues.CONTROL, "expires": 60},
+                "options": {"queue": queues.MAINTENANCE, "expires": 60},
             },
             "janitor": {
                 "task": queues.MAINTENANCE_JANITOR,
                 "schedule": 600.0,
-                "options": {"queue": queues.CONTROL, "expires": 300},
+                "options": {"queue": queues.MAINTENANCE, "expires": 300},
             },
             "reconcile-queued": {
                 "task": queues.MAINTENANCE_RECONCILE,
                 "schedule": min(30.0, max(1.0, settings.reconcile_after_seconds / 2)),
-                "options": {"queue": queues.CONTROL, "expires": 60},
+                "options": {"queue": queues.MAINTENANCE, "expires": 60},
             },
             "run-due-polls": {  # each poll has its own cron; this only looks for due ones
                 "task": queues.POLLS_RUN_DUE,

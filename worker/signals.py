@@ -49,12 +49,14 @@ from sqlalchemy import select
 
 from ocelot import queues
 from ocelot.db import dispose_engines, session_scope
+from ocelot.errors import DatabaseUnreachable
+from ocelot.executors import deadman
 from ocelot.models import Build
-from ocelot.runner import RunContext
+from ocelot.runner import RunContext, pipelines
 from ocelot.runner.context import Announcement
 from ocelot.runner.recovery import abandon, fail_build
 from ocelot.status import BuildStatus
-from worker import registry
+from worker import control_pool, metrics, registry
 from worker.app import app
 from worker.context import current_context, get_context, reset_context
 
@@ -81,6 +83,7 @@ def announce(publisher: Celery, announcements: list[Announcement]) -> None:
 def _flush(publisher: Celery, ctx: RunContext | None) -> None:
     if ctx is not None:
         announce(publisher, ctx.take_announcements())
+        pipelines.wake(publisher, ctx.take_wakeups())  # other pipelines' builds (depends_on)
 
 
 # -- the worker ------------------------------------------------------------------------------
@@ -90,22 +93,48 @@ def _flush(publisher: Celery, ctx: RunContext | None) -> None:
 def _after_fork(**_: object) -> None:
     dispose_engines()
     reset_context()
+    deadman.after_fork()  # a pool process must not hold its build containers alive
 
 
 @worker_ready.connect
 def _ready(sender: object = None, **_: object) -> None:
     from worker.tasks.maintenance import clean_leftovers
 
+    if control_pool.is_control_process(app.conf):  # route and maintenance only
+        log.info("ocelot control pool ready")
+        return
     registry.start(app.conf.ocelot_settings, app.conf.get(registry.BOOT_ID))
+    metrics.start(app.conf.ocelot_settings)
     try:
         clean_leftovers(get_context(app.conf.ocelot_settings))
     except Exception:  # the worker still serves; the next start tries again
         log.exception("start-up clean-up failed")
+    _hold_containers(get_context(app.conf.ocelot_settings))
+    if app.conf.get(registry.BOOT_ID):  # started by `python -m worker`: its control pool
+        control_pool.start([])
     log.info("ocelot worker ready")
+
+
+def _hold_containers(ctx: RunContext) -> None:
+    """Docker workers: this (main) process holds the stdin of its build containers, their
+    dead-man's switch (:mod:`ocelot.executors.deadman`)."""
+    if ctx.settings.worker_executor != "docker":
+        return
+    try:
+        from ocelot.executors.docker import DockerExecutor
+
+        executor = ctx.executor
+        assert isinstance(executor, DockerExecutor)
+        deadman.hold(executor.new_client, executor.holder_labels())
+    except Exception:  # containers then live until removed, as without the switch
+        log.exception("could not start holding the build containers' stdin")
 
 
 @worker_shutting_down.connect
 def _shutting_down(sig: str = "", how: str = "", exitcode: int = 0, **_: object) -> None:
+    if control_pool.is_control_process(app.conf):  # its worker hands the builds back
+        dispose_engines()
+        return
     ctx = get_context(app.conf.ocelot_settings)
     name = ctx.settings.worker_name
     try:
@@ -124,6 +153,7 @@ def _shutting_down(sig: str = "", how: str = "", exitcode: int = 0, **_: object)
     except Exception:
         log.exception("could not hand builds back on shutdown")
     finally:
+        control_pool.stop()
         registry.stop()  # the registry row: stopped, the name free
         dispose_engines()
         reset_context()
@@ -158,6 +188,8 @@ def _task_failed(
     log.error("task %s failed for build %s", sender.name, build_id, exc_info=exception)
     error = f"{type(exception).__name__}: {exception}"
     reason = f"internal error in {sender.name}: {error} (see worker log)"
+    if isinstance(exception, DatabaseUnreachable):  # not a bug: say what happened
+        reason = f"{exception.message} (in {sender.name})"
     ctx = get_context(sender.app.conf.ocelot_settings)
     try:
         fail_build(ctx, build_id, reason)

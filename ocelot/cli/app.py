@@ -162,12 +162,16 @@ class App:
 
     # -- finding a build ------------------------------------------------------------------
 
-    def build_by_hash(self, repo: str | None, prefix: str) -> dict[str, Any]:
-        """The newest build whose hash starts with ``prefix`` (of ``repo``, or of any repo)."""
-        builds = self.client.builds(repo, hash_prefix=prefix, limit=MATCH_LIMIT)
+    def build_by_hash(
+        self, repo: str | None, prefix: str, pipeline: str | None = None
+    ) -> dict[str, Any]:
+        """The newest build whose hash starts with ``prefix`` (of ``repo``, or of any repo;
+        of ``pipeline`` only, when given)."""
+        builds = self.client.builds(repo, hash_prefix=prefix, limit=MATCH_LIMIT, pipeline=pipeline)
         builds.sort(key=lambda b: int(b.get("id") or 0), reverse=True)
         if not builds:
-            raise NotFound(f"no build of {repo or 'any repository'} matches hash {prefix}")
+            what = f" of pipeline {pipeline}" if pipeline else ""
+            raise NotFound(f"no build{what} of {repo or 'any repository'} matches hash {prefix}")
         newest = builds[0]
         others = []
         for build in builds[1:]:
@@ -189,9 +193,11 @@ class App:
         build_id: int | None,
         *,
         fall_back_to_latest: bool = True,
+        pipeline: str | None = None,
     ) -> dict[str, Any]:
-        """The build a command is about: by id, by hash (prefix), by HEAD, or the latest.
-        ``explicit_repo`` may be a :class:`HashArg` (``ocelot status a1b2c3d``)."""
+        """The build a command is about: by id, by hash (prefix), by HEAD, or the latest
+        (of ``pipeline`` only, when given). ``explicit_repo`` may be a :class:`HashArg`
+        (``ocelot status a1b2c3d``)."""
         if isinstance(explicit_repo, HashArg):
             if hash_prefix or build_id is not None:
                 raise click.UsageError(
@@ -208,11 +214,11 @@ class App:
                 )
             return build
         if hash_prefix:
-            return self.build_by_hash(self.repo_or_none(explicit_repo), hash_prefix)
+            return self.build_by_hash(self.repo_or_none(explicit_repo), hash_prefix, pipeline)
         repo = self.repo(explicit_repo)
         checkout = self.local_checkout_of(repo)
         if checkout and checkout.head:
-            found = self.client.builds(repo, hash_prefix=checkout.head, limit=1)
+            found = self.client.builds(repo, hash_prefix=checkout.head, limit=1, pipeline=pipeline)
             if found:
                 return found[0]
             if not fall_back_to_latest:
@@ -220,7 +226,9 @@ class App:
                     f"no build of {repo} for HEAD {checkout.head[:7]}; give --hash or --build-id"
                 )
             self.note(f"no build of HEAD {checkout.head[:7]} yet; showing the latest of {repo}")
-        latest = self.client.builds(repo, limit=1)
+        latest = self.client.builds(repo, limit=1, pipeline=pipeline)
+        if not latest and pipeline:
+            raise NotFound(f"{repo} has no builds of pipeline {pipeline} yet")
         if not latest:
             raise NotFound(f"{repo} has no builds yet (queue one with `ocelot build {repo}`)")
         return latest[0]

@@ -221,6 +221,7 @@ class Client:
         hash_prefix: str | None = None,
         branch: str | None = None,
         limit: int | None = None,
+        pipeline: str | None = None,
     ) -> list[dict[str, Any]]:
         """Builds newest first; of one repo when ``repo`` is given, else across repos."""
         params: dict[str, Any] = {}
@@ -228,6 +229,8 @@ class Client:
             params["hash"] = hash_prefix
         if branch:
             params["branch"] = branch
+        if pipeline:
+            params["pipeline"] = pipeline
         if limit:
             params["limit"] = limit
         if repo:
@@ -237,13 +240,21 @@ class Client:
         return list(data["builds"])
 
     def create_build(
-        self, repo: str, *, branch: str | None, hash: str | None, force: bool
+        self,
+        repo: str,
+        *,
+        branch: str | None,
+        hash: str | None,
+        force: bool,
+        pipeline: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"force": force}
         if branch:
             body["branch"] = branch
         if hash:
             body["hash"] = hash
+        if pipeline:
+            body["pipeline"] = pipeline
         return dict(self._json("POST", f"{repo_path(repo)}/builds", json=body, repo=repo))
 
     def build(self, build_id: int) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def build_header(build: Mapping[str, Any]) -> Table:
     title.append("  ").append(str(build.get("repo") or ""), style=style_for("repo"))
     rows: list[tuple[str, Text | None]] = [
         ("build", title),
+        ("pipeline", _optional(build.get("pipeline"))),
         ("commit", _commit(build)),
         ("status", status_text(build.get("status"))),
         ("message", _first_line(build.get("message"))),
@@ -205,15 +206,19 @@ def _compact_table() -> Table:
 
 
 def summary_table(builds: Sequence[Mapping[str, Any]], *, with_repo: bool = False) -> Table:
-    """Recent builds, one a row: id, hash, branch, status, duration, queue wait, what, who.
+    """Recent builds, one a row: id, hash, branch, status, duration, queue wait, what, who;
+    and the pipeline when some build ran another one than ``default``.
 
     Short columns never wrap; branch, repo and "by" absorb what is left of the width and
     end in an ellipsis when they do not fit.
     """
+    with_pipeline = any(b.get("pipeline") not in (None, "default") for b in builds)
     table = _compact_table()
     table.add_column("id", justify="right", no_wrap=True, style=style_for("id"))
     if with_repo:
         table.add_column("repo", overflow="ellipsis", min_width=8)
+    if with_pipeline:
+        table.add_column("pipeline", overflow="ellipsis", min_width=8)
     table.add_column("hash", no_wrap=True, style=style_for("hash"))
     table.add_column("branch", overflow="ellipsis", min_width=8)
     table.add_column("status", no_wrap=True)
@@ -227,6 +232,8 @@ def summary_table(builds: Sequence[Mapping[str, Any]], *, with_repo: bool = Fals
         row: list[Text] = [_text(build.get("id"))]
         if with_repo:
             row.append(_text(build.get("repo"), style_for("repo")))
+        if with_pipeline:
+            row.append(_text(build.get("pipeline")))
         row += [
             Text(short_hash(build)),
             _text(branch, style_for("branch")),

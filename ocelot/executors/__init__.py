@@ -48,15 +48,17 @@ def limits_from(settings: Settings) -> ResourceLimits:
     )
 
 
-def make_executor(settings: Settings) -> Executor:
-    """The executor this worker is configured for. Creating one does not contact docker."""
+def make_executor(settings: Settings, instance: str | None = None) -> Executor:
+    """The executor this worker is configured for. Creating one does not contact docker.
+    ``instance``: the installation id (:func:`ocelot.installation.instance_id`; default
+    ``settings.instance``, i.e. ``OCELOT_INSTANCE``), which names and labels containers."""
     if settings.worker_executor == "docker":
         from ocelot.executors.docker import DockerExecutor
 
         return DockerExecutor(
             settings.worker_name,
             docker_host=settings.docker_host,
-            instance=settings.instance,
+            instance=settings.instance if instance is None else instance,
             limits=limits_from(settings),
         )
     if settings.worker_executor == "local":

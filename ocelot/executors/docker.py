@@ -3,10 +3,11 @@
 Resources of a build attempt, found again from its :class:`BuildKey` and labelled
 ``ocelot.build_id``, ``ocelot.attempt``, ``ocelot.worker`` (``cleanup`` and janitors use them):
 volume ``ocelot-ws-<instance>-<build_id>-<attempt>`` mounted at ``/workspace``; build container
-``ocelot-<instance>-<build_id>-<attempt>`` from the build's image, whose entrypoint only sleeps
-(``init=True`` reaps zombies); for a stage with its own ``image``, container
-``ocelot-<build_id>-<attempt>-<stage>`` (labelled ``ocelot.stage`` too) on the same volume,
-removed when the stage ends.
+``ocelot-<instance>-<build_id>-<attempt>`` from the build's image, whose entrypoint only
+waits on its stdin, the dead-man's switch that stops it when its worker dies
+(:mod:`ocelot.executors.deadman`; ``init=True`` reaps zombies); for a stage with its own
+``image``, container ``ocelot-<build_id>-<attempt>-<stage>`` (labelled ``ocelot.stage``
+too) on the same volume, removed when the stage ends.
 
 Fences: every container (build and stage ones) gets the :class:`ResourceLimits` of the
 worker (``OCELOT_BUILD_MEMORY`` with swap equal to it, so no swap beyond; ``OCELOT_BUILD_CPUS``,
@@ -49,6 +50,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from ocelot.errors import ExecutorError
+from ocelot.executors import deadman
 from ocelot.executors.archives import home_archive
 from ocelot.executors.base import (
     NO_HOME_FILES,
@@ -79,8 +81,6 @@ LABEL_STAGE = "ocelot.stage"
 CAP_DROP = ("NET_RAW", "MKNOD", "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP")
 SECURITY_OPT = ("no-new-privileges",)
 
-# Sleeps until stopped; busybox, dash and bash all run it. `wait` lets TERM in at once.
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
 # The container user's $HOME (made if missing), uid and gid, one per line.
 _WHO_AND_WHERE = 'mkdir -p "${HOME:-/root}" && printf "%s\\n" "${HOME:-/root}" && id -u && id -g'
 
@@ -219,6 +219,19 @@ class DockerExecutor:
                 _remove(client, name)
             _remove_volume(client, volume_name(key, self.instance))
 
+    def keep(self, key: BuildKey) -> None:
+        """Let the build container of ``key`` outlive this worker (kept for debugging):
+        its dead-man's switch is turned off (:func:`ocelot.executors.deadman.keep`)."""
+        client = self.client()
+        name = container_name(key, self.instance)
+        with self._api(f"keep {name} running"):
+            deadman.keep(client, client.containers.get(name).id)
+
+    def holder_labels(self) -> list[str]:
+        """The labels of the containers this worker's stdin holder keeps alive."""
+        labels = [f"{LABEL_WORKER}={self.worker}"]
+        return labels + ([f"{LABEL_INSTANCE}={self.instance}"] if self.instance else [])
+
     def cleanup(self, worker: str, keep: Callable[[BuildKey], bool]) -> list[str]:
         """Remove containers and volumes labelled with ``worker`` whose key ``keep`` rejects."""
         client = self.client()
@@ -248,12 +261,17 @@ class DockerExecutor:
     def client(self) -> docker.DockerClient:
         """The docker client of this process (re-made after a fork: sockets are not shared)."""
         if self._docker is None or self._docker_pid != os.getpid():
-            with self._api("connect"):
-                host = self.docker_host
-                client = docker.DockerClient(base_url=host) if host else docker.from_env()
-                client.ping()
+            client = self.new_client()
             self._docker, self._docker_pid, self._host_cpus = client, os.getpid(), None
         return self._docker
+
+    def new_client(self) -> docker.DockerClient:
+        """A docker client of its own (for a thread: the stdin holder)."""
+        with self._api("connect"):
+            host = self.docker_host
+            client = docker.DockerClient(base_url=host) if host else docker.from_env()
+            client.ping()
+        return client
 
     def fences(self, client: docker.DockerClient) -> dict[str, Any]:
         """``containers.create`` arguments that fence a build's container (module docstring)."""
@@ -360,7 +378,7 @@ class DockerExecutor:
     ) -> Container:
         container = client.containers.create(
             image,
-            entrypoint=SLEEPER,
+            entrypoint=deadman.SWITCH,  # ends when the worker holding its stdin dies
             name=name,
             labels=self._labels(key, stage),
             environment=dict(env or {}),
@@ -368,7 +386,7 @@ class DockerExecutor:
             working_dir=WORKSPACE,
             init=True,
             privileged=False,
-            detach=True,
+            **deadman.ARMED,
             **self.fences(client),
         )
         container.start()

@@ -47,6 +47,17 @@ import requests
 
 from ocelot.errors import ForgeError
 
+# The commit-status context (GitHub), name (GitLab) or key (Bitbucket) of a build of the
+# default pipeline; another pipeline reports as ``ocelot/<pipeline>`` (status_context).
+STATUS_CONTEXT = "ocelot"
+
+
+def status_context(pipeline: str | None) -> str:
+    """The status context a build reports under: one per pipeline, so the builds of one
+    commit's pipelines do not overwrite each other's status."""
+    return STATUS_CONTEXT if pipeline in (None, "", "default") else f"{STATUS_CONTEXT}/{pipeline}"
+
+
 EventKind = Literal["push", "tag", "pull_request"]
 StatusState = Literal["pending", "success", "failure", "error"]
 ZERO_SHA = "0" * 40
@@ -188,7 +199,13 @@ class Forge(Protocol):
 
     # -- calling the API ------------------------------------------------------------------
     def set_status(
-        self, repo: str, sha: str, state: StatusState, url: str, description: str
+        self,
+        repo: str,
+        sha: str,
+        state: StatusState,
+        url: str,
+        description: str,
+        context: str = STATUS_CONTEXT,
     ) -> None: ...
 
     def create_comment(self, repo: str, pr_id: str, body: str) -> str: ...

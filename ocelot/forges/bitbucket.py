@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ocelot.forges import token_user
 from ocelot.forges.base import (
+    STATUS_CONTEXT,
     Event,
     ForgeHttp,
     HeaderSignedWebhooks,
@@ -136,12 +137,18 @@ class Bitbucket(HeaderSignedWebhooks):
     # -- API ------------------------------------------------------------------------------
 
     def set_status(
-        self, repo: str, sha: str, state: StatusState, url: str, description: str
+        self,
+        repo: str,
+        sha: str,
+        state: StatusState,
+        url: str,
+        description: str,
+        context: str = STATUS_CONTEXT,
     ) -> None:
         body = {
             "state": STATES[state],
-            "key": "ocelot",
-            "name": "ocelot",
+            "key": context,
+            "name": context,
             "url": url,
             "description": description[:255],
         }

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ocelot.errors import ForgeError
-from ocelot.forges.base import Event, Ignored, StatusState
+from ocelot.forges.base import STATUS_CONTEXT, Event, Ignored, StatusState
 
 
 class PlainGit:
@@ -37,7 +37,13 @@ class PlainGit:
         return Ignored("plain git repositories send no webhooks")
 
     def set_status(
-        self, repo: str, sha: str, state: StatusState, url: str, description: str
+        self,
+        repo: str,
+        sha: str,
+        state: StatusState,
+        url: str,
+        description: str,
+        context: str = STATUS_CONTEXT,
     ) -> None:
         return None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ocelot.forges import token_user
 from ocelot.forges.base import (
+    STATUS_CONTEXT,
     ZERO_SHA,
     Event,
     ForgeHttp,
@@ -27,7 +28,6 @@ from ocelot.forges.base import (
 )
 
 PR_ACTIONS = ("opened", "synchronize", "reopened")
-STATUS_CONTEXT = "ocelot"
 
 
 PAGE = 100
@@ -144,13 +144,19 @@ class GitHub(HeaderSignedWebhooks):
     # -- API ------------------------------------------------------------------------------
 
     def set_status(
-        self, repo: str, sha: str, state: StatusState, url: str, description: str
+        self,
+        repo: str,
+        sha: str,
+        state: StatusState,
+        url: str,
+        description: str,
+        context: str = STATUS_CONTEXT,
     ) -> None:
         body = {
             "state": state,
             "target_url": url,
             "description": description[:140],
-            "context": STATUS_CONTEXT,
+            "context": context,
         }
         self.http.request("POST", f"repos/{repo}/statuses/{sha}", json=body)
 

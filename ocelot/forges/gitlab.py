@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from ocelot.forges import token_user
 from ocelot.forges.base import (
+    STATUS_CONTEXT,
     ZERO_SHA,
     Event,
     ForgeHttp,
@@ -193,13 +194,19 @@ class GitLab:
     # -- API ------------------------------------------------------------------------------
 
     def set_status(
-        self, repo: str, sha: str, state: StatusState, url: str, description: str
+        self,
+        repo: str,
+        sha: str,
+        state: StatusState,
+        url: str,
+        description: str,
+        context: str = STATUS_CONTEXT,
     ) -> None:
         body = {
             "state": STATES[state],
             "target_url": url,
             "description": description[:255],
-            "name": "ocelot",
+            "name": context,
         }
         self.http.request("POST", f"projects/{_project(repo)}/statuses/{sha}", json=body)
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
 from ocelot.models.repo import Repo
+from ocelot.pipeline.layout import DEFAULT_PIPELINE
 from ocelot.status import FINISHED, WAITING, BuildStatus, StageStatus
 
 TRIGGERS = ("cli", "api", "push", "pull_request", "tag", "poll", "rebuild")
@@ -73,6 +74,15 @@ class Build(Base):
     # name (local executor: the workspace path); cleared when a janitor or `admin prune`
     # removes it. See ocelot.runner.leftovers.
     kept_container: Mapped[str | None] = mapped_column(String(300))
+    # Several pipelines per repository (ocelot.pipeline.layout): which one this build runs
+    # (``default`` is ocelot.yml, NAME is .ocelot/NAME.yml); the first build of the event it
+    # belongs to (None: an event's build whose route has not yet made the builds of the
+    # commit's other pipelines); and the build of the same event it waits for (depends_on).
+    pipeline: Mapped[str] = mapped_column(
+        String(100), default=DEFAULT_PIPELINE, server_default=DEFAULT_PIPELINE
+    )
+    event_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    waiting_for: Mapped[int | None] = mapped_column(Integer, index=True)
 
     repo: Mapped[Repo] = relationship(lazy="joined")
     stages: Mapped[list[Stage]] = relationship(
@@ -119,6 +129,9 @@ class Build(Base):
             "approved_at": iso(self.approved_at),
             "attempts": list(self.history or []),
             "kept_container": self.kept_container,
+            "pipeline": self.pipeline,
+            "event_id": self.event_id,
+            "waiting_for": self.waiting_for if self.status in WAITING else None,
         }
         if with_stages:
             data["stages"] = [s.to_dict() for s in self.current_stages()]

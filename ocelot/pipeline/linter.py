@@ -6,7 +6,8 @@
 2. Structure (:mod:`ocelot.pipeline.schema`): the JSON Schema, with the original Go Ocelot's
    messages where it had one ("BuildTool must be specified", ...). Unknown keys are warnings.
 3. Meaning (here): regular expressions compile, trigger lines parse, working directories stay
-   inside the workspace, timeouts are positive, stage names are present and distinct.
+   inside the workspace, timeouts are positive, stage names are present and distinct,
+   ``paths`` globs compile, ``depends_on`` lists no name twice.
 
 A file is valid when no issue has severity ``error``; :func:`ocelot.pipeline.plan.load_config`
 turns a valid file into a typed :class:`~ocelot.pipeline.plan.BuildConfig`.
@@ -20,6 +21,7 @@ from typing import Any
 
 from ocelot.errors import ConfigError
 from ocelot.pipeline.parser import Issue, Path, Severity, format_path, parse
+from ocelot.pipeline.paths import compile_glob
 from ocelot.pipeline.schema import (
     coerce_strings,
     normalise_workdir,
@@ -79,6 +81,8 @@ class _Semantics:
         self.branches(("branches",), self.data.get("branches"))
         self.workdir(("working_dir",), self.data.get("working_dir"))
         self.timeout(("timeout",), self.data.get("timeout"))
+        self.paths(("paths",), self.data.get("paths"))
+        self.depends_on(("depends_on",), self.data.get("depends_on"))
         stages = self.data.get("stages")
         if isinstance(stages, list):
             seen: dict[str, int] = {}
@@ -96,6 +100,26 @@ class _Semantics:
                     compile_branch_regex(pattern)
                 except ConfigError as exc:
                     self.report((*path, index), exc.message)
+
+    def paths(self, path: Path, value: Any) -> None:
+        if not isinstance(value, list):
+            return
+        for index, glob in enumerate(value):
+            if isinstance(glob, str) and glob:
+                try:
+                    compile_glob(glob)
+                except ConfigError as exc:
+                    self.report((*path, index), exc.message)
+
+    def depends_on(self, path: Path, value: Any) -> None:
+        if not isinstance(value, list):
+            return
+        seen: set[str] = set()
+        for index, name in enumerate(value):
+            if isinstance(name, str) and name in seen:
+                self.report((*path, index), f"{name!r} is listed twice", "warning")
+            if isinstance(name, str):
+                seen.add(name)
 
     def workdir(self, path: Path, value: Any) -> None:
         if isinstance(value, str) and normalise_workdir(value) is None:

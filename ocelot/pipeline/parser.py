@@ -75,7 +75,11 @@ class Issue:
         return (self.line or 0, self.path, self.message)
 
     def __str__(self) -> str:
-        parts = [FILENAME if self.line is None else f"{FILENAME}:{self.line}"]
+        return self.located(FILENAME)
+
+    def located(self, file: str) -> str:
+        """``file:12: warning: path: message``, e.g. for a pipeline in ``.ocelot/``."""
+        parts = [file if self.line is None else f"{file}:{self.line}"]
         if self.severity == "warning":
             parts.append("warning")
         if self.path:

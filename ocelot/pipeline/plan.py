@@ -70,6 +70,10 @@ class BuildConfig:
     timeout_seconds: float | None
     stages: tuple[StageConfig, ...]
     notify: dict[str, Any]
+    # several pipelines per repository (ocelot.pipeline.layout): changed-file globs that
+    # must match for the pipeline to build, and pipelines of the same event to wait for
+    paths: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
 
 
 CONFIG_CACHE_SIZE = 64
@@ -155,6 +159,8 @@ def _build(data: dict[str, Any]) -> BuildConfig:
         timeout_seconds=_seconds(data.get("timeout")),
         stages=tuple(_stage(i, stage) for i, stage in enumerate(data["stages"])),
         notify=_notify(data.get("notify")),
+        paths=tuple(data.get("paths") or ()),
+        depends_on=tuple(dict.fromkeys(data.get("depends_on") or ())),
     )
 
 

@@ -36,6 +36,16 @@ class RunContext:
     # What the steps run with this context announced (build_started / build_finished), in
     # order, until the worker takes them to dispatch (worker/signals.py: when the task ends).
     announcements: list[Announcement] = field(default_factory=list, repr=False)
+    # Builds a step made ready to go on (another pipeline's build of the event: route; a
+    # dependent whose upstream passed: prepare on its queue), published like announcements.
+    wakeups: list[tuple[int, str | None]] = field(default_factory=list, repr=False)
+
+    @property
+    def instance(self) -> str:
+        """The installation id (``OCELOT_INSTANCE``, else the one stored in the database)."""
+        from ocelot.installation import instance_id
+
+        return instance_id(self.settings, self.engine)
 
     @property
     def executor(self) -> Executor:
@@ -43,7 +53,7 @@ class RunContext:
         if self._executor is None:
             from ocelot.executors import make_executor
 
-            self._executor = make_executor(self.settings)
+            self._executor = make_executor(self.settings, instance=self.instance)
         return self._executor
 
     def build_started(self, build_id: int) -> None:
@@ -55,6 +65,16 @@ class RunContext:
         Call it right after that commit, and again on a redelivered step: dispatching is
         idempotent, announcing too few times is not."""
         self.announcements.append(Announcement(build_id, BuildStatus(status)))
+
+    def wake(self, build_id: int, queue: str | None = None) -> None:
+        """Record that a committed QUEUED build should be published: to ``route`` (queue
+        None) or to ``prepare`` on ``queue`` (see :mod:`ocelot.runner.pipelines`)."""
+        self.wakeups.append((build_id, queue))
+
+    def take_wakeups(self) -> list[tuple[int, str | None]]:
+        """The recorded wake-ups, oldest first, each once."""
+        taken, self.wakeups = self.wakeups, []
+        return taken
 
     def take_announcements(self) -> list[Announcement]:
         """The recorded announcements, oldest first, each once; the list starts again empty."""

@@ -10,7 +10,8 @@ from ocelot.lifecycle import move
 from ocelot.logstream import publish_end
 from ocelot.models import Build
 from ocelot.pipeline import load_config
-from ocelot.runner import leftovers
+from ocelot.retrying import outage_budget, retry_db
+from ocelot.runner import leftovers, pipelines
 from ocelot.runner.context import RunContext
 from ocelot.status import FINISHED, BuildStatus, StageStatus
 
@@ -59,13 +60,13 @@ def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
 
     The status is final first and the clean-up follows at once (about 0.1 s for Docker), so
     ``--wait`` returns as soon as the result is known; a kill or failure is no different."""
-    with session_scope(ctx.engine) as session:
-        build = session.get(Build, build_id)
-        if build is None or build.attempt != attempt:
-            return None
-        if build.status in (BuildStatus.RUNNING, BuildStatus.FAILED_PRESTART):
-            _settle(build)
-        status = build.status
+    status = retry_db(
+        lambda: _settle_status(ctx, build_id, attempt),
+        what=f"recording the end of build {build_id}",
+        budget=outage_budget(ctx.settings),
+    )
+    if status is None:
+        return None
     if status not in FINISHED:
         # A late finish of an attempt the reaper already ended (the build is QUEUED again for
         # a new attempt): nothing to announce, only the dead attempt's leftovers to remove.
@@ -73,11 +74,23 @@ def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
         return None
     publish_end(ctx.redis, build_id, status)
     ctx.build_finished(build_id, status)  # also when redelivered: dispatching is idempotent
+    pipelines.upstream_ended(ctx, build_id, status)  # other pipelines' builds waiting for it
     if leftovers.keeps(ctx, status):  # OCELOT_KEEP_CONTAINERS: kept for debugging
         leftovers.record_kept(ctx, BuildKey(build_id, attempt))
     else:
         _destroy(ctx, BuildKey(build_id, attempt))
     return status
+
+
+def _settle_status(ctx: RunContext, build_id: int, attempt: int) -> str | None:
+    """Settle the attempt (once) and return the build's status; None for another attempt."""
+    with session_scope(ctx.engine) as session:
+        build = session.get(Build, build_id)
+        if build is None or build.attempt != attempt:
+            return None
+        if build.status in (BuildStatus.RUNNING, BuildStatus.FAILED_PRESTART):
+            _settle(build)
+        return build.status
 
 
 def _destroy(ctx: RunContext, key: BuildKey) -> None:

@@ -49,6 +49,9 @@ def record_kept(ctx: RunContext, key: BuildKey) -> str | None:
             if build is None or build.attempt != key.attempt or not build.workspace:
                 return None
             build.kept_container = name
+        outlive = getattr(ctx.executor, "keep", None)  # docker: its dead-man's switch off
+        if callable(outlive):
+            outlive(key)
     except Exception:  # the janitor removes it by age instead
         log.exception("could not record the kept environment of build %s", key.build_id)
         return None

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from ocelot.db import session_scope
 from ocelot.executors import BuildKey
 from ocelot.lifecycle import move
 from ocelot.logstream import publish_end
 from ocelot.models import Build, utcnow
+from ocelot.retrying import outage_budget, retry_db
 from ocelot.runner.context import RunContext
 from ocelot.status import BuildStatus, StageStatus
 
@@ -29,16 +31,28 @@ log = logging.getLogger(__name__)
 
 
 def renew_lease(ctx: RunContext, build_id: int, attempt: int) -> bool:
-    """Push the lease forward; False when the attempt is no longer the build's live one."""
-    with session_scope(ctx.engine) as session:
-        result = session.execute(
-            update(Build)
-            .where(
-                Build.id == build_id, Build.attempt == attempt, Build.status == BuildStatus.RUNNING
+    """Push the lease forward; False when the attempt is no longer the build's live one.
+    A database blip is retried for up to a lease (:func:`ocelot.retrying.retry_db`), then
+    :class:`~ocelot.errors.DatabaseUnreachable` says so."""
+
+    def renew() -> bool:
+        with session_scope(ctx.engine) as session:
+            result = session.execute(
+                update(Build)
+                .where(
+                    Build.id == build_id,
+                    Build.attempt == attempt,
+                    Build.status == BuildStatus.RUNNING,
+                )
+                .values(lease_until=utcnow() + timedelta(seconds=ctx.settings.lease_seconds))
             )
-            .values(lease_until=utcnow() + timedelta(seconds=ctx.settings.lease_seconds))
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    return retry_db(
+        renew,
+        what=f"renewing the lease of build {build_id} (attempt {attempt})",
+        budget=outage_budget(ctx.settings),
+    )
 
 
 class LeaseKeeper:
@@ -84,14 +98,26 @@ class Abandoned:
     requeue_to: str | None  # the queue for a new attempt, or None if the build failed
 
 
-def abandon(ctx: RunContext, build_id: int, attempt: int, reason: str) -> Abandoned | None:
+def abandon(
+    ctx: RunContext,
+    build_id: int,
+    attempt: int,
+    reason: str,
+    *,
+    expired_before: datetime | None = None,
+) -> Abandoned | None:
     """End ``attempt`` of a running build with ``reason`` and queue it again (or fail it
-    once the retry cap is reached). Idempotent: a second call for the same attempt is None."""
+    once the retry cap is reached). Idempotent: a second call for the same attempt is None.
+    With ``expired_before`` (the reaper), only if the lease still ended before that time:
+    a renewal that came meanwhile wins."""
     from ocelot.runner.route import queue_for
 
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
         if build is None or build.attempt != attempt or build.status != BuildStatus.RUNNING:
+            return None
+        lease = build.lease_until
+        if expired_before is not None and lease is not None and lease >= expired_before:
             return None
         _end_stages(build, reason, f"not run: {reason}")
         build.history = [
@@ -147,9 +173,10 @@ def fail_build(ctx: RunContext, build_id: int, reason: str) -> bool:
     return True
 
 
-def reap(ctx: RunContext) -> list[Abandoned]:
+def reap(ctx: RunContext, *, judge_leases: bool = True) -> list[Abandoned]:
     """Abandon every running build whose lease expired (its worker is gone), and fail every
-    build that is past its deadline (``timeout``) by more than a lease, worker or not."""
+    build that is past its deadline (``timeout``) by more than a lease, worker or not.
+    ``judge_leases`` False (see :func:`may_judge_leases`): deadlines only."""
     now = utcnow()
     late = now - timedelta(seconds=ctx.settings.lease_seconds)
     with session_scope(ctx.engine) as session:
@@ -162,6 +189,8 @@ def reap(ctx: RunContext) -> list[Abandoned]:
         )
     for build_id in overdue:
         fail_build(ctx, build_id, "timeout: the build passed its deadline (enforced by the reaper)")
+    if not judge_leases:
+        return []
     with session_scope(ctx.engine) as session:
         rows = session.execute(
             select(Build.id, Build.attempt, Build.worker).where(
@@ -170,11 +199,43 @@ def reap(ctx: RunContext) -> list[Abandoned]:
         ).all()
     done = []
     for build_id, attempt, worker in rows:
-        result = abandon(ctx, build_id, attempt, f"worker lost: {worker}")
+        result = abandon(ctx, build_id, attempt, f"worker lost: {worker}", expired_before=now)
         if result is not None:
             log.warning("build %s attempt %s: worker lost: %s", build_id, attempt, worker)
             done.append(result)
     return done
+
+
+def may_judge_leases(ctx: RunContext) -> bool:
+    """May the reaper call an expired lease a lost worker now? Only once it has itself
+    reached the database continuously for a whole lease: after an outage (or at the first
+    reap) every worker gets one full lease to renew before anyone is called lost, so a
+    database blip is never a dead worker. "Continuously": successive reaps (of any host;
+    the marks are in Redis) at most a lease apart, each reaching the database in less than
+    a third of a lease (a frozen database answers late, not with an error). A reap that
+    cannot reach the database raises, and the gap it leaves restarts the count."""
+    if ctx.redis is None:  # tools and tests without Redis: no memory between reaps
+        return True
+    lease = ctx.settings.lease_seconds
+    before = time.time()
+    with session_scope(ctx.engine) as session:
+        session.execute(text("SELECT 1"))
+    after = time.time()
+    keys = f"ocelot:{ctx.instance}:reaper:reached-at", f"ocelot:{ctx.instance}:reaper:since"
+    marks: list[bytes | None] = ctx.redis.mget(keys)  # type: ignore[assignment]
+    last, since = (_seconds(v) for v in marks)
+    if since is None or last is None or after - last > lease or after - before > lease / 3:
+        since = after
+        log.info("reaper: judging leases again in %.0f s (database reached again)", lease)
+    ctx.redis.mset({keys[0]: str(after), keys[1]: str(since)})
+    return after - since >= lease
+
+
+def _seconds(value: bytes | str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def stale_queued(ctx: RunContext) -> list[tuple[int, bool]]:
@@ -184,7 +245,8 @@ def stale_queued(ctx: RunContext) -> list[tuple[int, bool]]:
     with session_scope(ctx.engine) as session:
         rows = session.execute(
             select(Build.id, Build.config_text, Build.queued_at, Build.history).where(
-                Build.status == BuildStatus.QUEUED
+                Build.status == BuildStatus.QUEUED,
+                Build.waiting_for.is_(None),  # waits for another pipeline's build: not lost
             )
         ).all()
     out = []

@@ -1,4 +1,8 @@
-"""Route: from a QUEUED build row to the queue of the workers that can run it."""
+"""Route: from a QUEUED build row to the queue of the workers that can run it.
+
+A build runs one pipeline: ``ocelot.yml`` (``default``) or ``.ocelot/<name>.yml``. An event's
+first build also makes the builds of the commit's other pipelines here, and a build whose
+pipeline ``depends_on`` another waits for it: :mod:`ocelot.runner.pipelines`."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from ocelot.errors import ConfigError, OcelotError
 from ocelot.lifecycle import move
 from ocelot.logstream import publish_end
 from ocelot.models import Build
-from ocelot.pipeline import BuildConfig, Changeset, check_branch, load_config
+from ocelot.pipeline import BuildConfig, Changeset, check_branch, load_config, paths_verdict
+from ocelot.pipeline.layout import DEFAULT_PIPELINE, DIRECTORY, config_path, pipeline_files
 from ocelot.queues import builds_queue
+from ocelot.runner import pipelines
 from ocelot.runner.clone_auth import clone_credentials
 from ocelot.runner.context import RunContext
 from ocelot.services.changesets import complete as complete_changeset
@@ -34,16 +40,30 @@ def _stop(build: Build, status: BuildStatus, reason: str) -> None:
     move(build, status, reason)
 
 
-def _destination_config(mirror: Path, branch: str | None) -> str | None:
-    """ocelot.yml at the head of a pull request's destination branch (None if unreadable):
-    the file whose ``notify`` block an untrusted build obeys."""
+def _destination_config(mirror: Path, branch: str | None, path: str = CONFIG_FILE) -> str | None:
+    """The pipeline's file (``path``) at the head of a pull request's destination branch
+    (None if unreadable or not there): the file whose ``notify`` block an untrusted build
+    obeys."""
     if not branch:
         return None
     try:
         head = gitops.resolve(mirror, hash=None, branch=branch, tag=None)
-        return gitops.read_file(mirror, head, CONFIG_FILE)
+        return gitops.read_file(mirror, head, path)
     except OcelotError:
         return None
+
+
+def _other_pipelines(mirror: Path, commit: str) -> dict[str, str | None]:
+    """``{name: text}`` of the commit's ``.ocelot/<name>.yml`` pipelines (files that cannot
+    be pipelines are logged; ``ocelot validate`` names them)."""
+    found, problems = pipeline_files(gitops.list_dir(mirror, commit, DIRECTORY))
+    for problem in problems:
+        log.info("%s at %s: %s", DIRECTORY, commit[:7], problem)
+    return {
+        name: gitops.read_file(mirror, commit, path)
+        for name, path in found.items()
+        if name != DEFAULT_PIPELINE
+    }
 
 
 def route(ctx: RunContext, build_id: int) -> str | None:
@@ -69,12 +89,17 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
         want = {"hash": build.hash, "branch": build.branch, "tag": build.tag}
         changeset = build.changeset
         trusted = build.trusted
+        path = config_path(build.pipeline)
+        first_of_event = build.event_id is None
+    others: dict[str, str | None] | None = None
     try:
         with clone_credentials(ctx, repo_id) as git_env:
             mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url, git_env)
         commit = gitops.resolve(mirror, **want)
-        text = gitops.read_file(mirror, commit, CONFIG_FILE)
-        base_text = None if trusted else _destination_config(mirror, want["branch"])
+        text = gitops.read_file(mirror, commit, path)
+        base_text = None if trusted else _destination_config(mirror, want["branch"], path)
+        if first_of_event:  # the event's other pipelines
+            others = _other_pipelines(mirror, commit)
         subject = gitops.commit_subject(mirror, commit)
         changeset = complete_changeset(mirror, changeset, commit)  # truncated hook payloads
     except OcelotError as exc:  # source unreachable, credentials unreadable
@@ -87,6 +112,7 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
                     f"could not fetch the repository: {exc.message}",
                 )
         return None
+    event: pipelines.EventBuilds | None = None
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
         if build is None or build.status != BuildStatus.QUEUED:
@@ -98,38 +124,66 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
             build.changeset = changeset
         if not trusted:  # whom to notify: the destination branch's file decides
             build.trusted_config_text = base_text
-        verdict = _check(build, text, commit)
+        if others is not None and build.event_id is None:
+            texts = {**others, build.pipeline: text}
+            event = pipelines.add_event_builds(session, build, texts)
+        verdict = _check(build, text, commit, path, others, event)
+        queue: str | None = None
         if not isinstance(verdict, BuildConfig):
             _stop(build, *verdict)
-            return None
-        build.image = verdict.image
-        build.machine_tag = verdict.machine_tag
-        queue = queue_for(verdict.machine_tag)
-        build.pending_reason = (
-            f"waiting for a worker with tag {verdict.machine_tag!r} (queue {queue})"
-            if verdict.machine_tag
-            else f"waiting for a free worker (queue {queue})"
-        )
-        return queue
+        else:
+            build.image = verdict.image
+            build.machine_tag = verdict.machine_tag
+            after = pipelines.dependency_verdict(session, build, verdict.depends_on)
+            if after.action == "skip":
+                _stop(build, BuildStatus.SKIPPED, after.reason)
+            elif after.action == "wait":
+                pipelines.hold(build, after)
+            else:
+                queue = queue_for(verdict.machine_tag)
+                build.pending_reason = pipelines.ready_reason(verdict.machine_tag, queue)
+    if event is not None:  # committed: route the event's other builds, announce the ended
+        for other in event.to_route:
+            ctx.wake(other)
+        for other in event.ended:
+            publish_end(ctx.redis, other, BuildStatus.FAILED_PRESTART)
+            ctx.build_finished(other, BuildStatus.FAILED_PRESTART)
+    return queue
 
 
-def _check(build: Build, text: str | None, commit: str) -> BuildConfig | tuple[BuildStatus, str]:
+def _check(
+    build: Build,
+    text: str | None,
+    commit: str,
+    path: str = CONFIG_FILE,
+    others: dict[str, str | None] | None = None,
+    event: pipelines.EventBuilds | None = None,
+) -> BuildConfig | tuple[BuildStatus, str]:
     """The config of a build that will run, or the status and reason it ends with now."""
     messages = (build.changeset or {}).get("messages") or ()
     if not build.forced and Changeset(build.branch or "", messages).skip_requested:
         return BuildStatus.SKIPPED, "[skip ci] in a commit message of the push"
+    if text is None and others:  # the commit has pipelines, just not this one
+        names = ", ".join(sorted(others))
+        return BuildStatus.SKIPPED, f"there is no {path} at {commit[:7]} (its pipelines: {names})"
     if text is None:
-        return BuildStatus.FAILED_PRESTART, f"there is no {CONFIG_FILE} at {commit[:7]}"
+        return BuildStatus.FAILED_PRESTART, f"there is no {path} at {commit[:7]}"
     try:
         config = load_config(text)
     except ConfigError as exc:
-        lines = "\n".join(f"  {issue}" for issue in exc.issues)
-        return BuildStatus.FAILED_PRESTART, f"{CONFIG_FILE} is invalid:\n{lines}"
+        lines = "\n".join(f"  {issue.located(path)}" for issue in exc.issues)
+        return BuildStatus.FAILED_PRESTART, f"{path} is invalid:\n{lines}"
+    if event is not None and build.pipeline in event.cycles:
+        return BuildStatus.FAILED_PRESTART, f"dependency cycle: {event.cycles[build.pipeline]}"
     if not build.forced and build.tag is None:
         try:
             check_branch(config, build.branch or "")
         except ConfigError as exc:
             return BuildStatus.SKIPPED, exc.message
+    if not build.forced:
+        runs, why = paths_verdict(config.paths, build.changeset)
+        if not runs:
+            return BuildStatus.SKIPPED, why
     if not build.trusted and config.machine_tag:  # an untrusted file may not choose a host
         return BuildStatus.FAILED_PRESTART, (
             f"machineTag {config.machine_tag!r} refused: this build is untrusted "

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
+from ocelot import metrics
 from ocelot.db import session_scope
+from ocelot.errors import DatabaseUnreachable
 from ocelot.executors import BuildKey, RegistryLogin, StageOutcome
 from ocelot.logstream import LogWriter, Redactor
 from ocelot.models import Build, Stage, utcnow
@@ -20,6 +23,7 @@ from ocelot.pipeline import (
     stage_command,
     stage_runs,
 )
+from ocelot.retrying import outage_budget, retry_db
 from ocelot.runner.context import RunContext
 from ocelot.runner.environment import build_environment
 from ocelot.runner.finish import allowed_to_fail
@@ -67,26 +71,59 @@ class _KillWatch:
         now = time.monotonic()
         if self.by is None and not self.deadline_passed and now - self._checked >= 1.0:
             self._checked = now
+            # A database blip is ridden out here (for up to a lease, the stage runs on);
+            # past that, DatabaseUnreachable ends the stage with that reason (_execute).
             live = renew_lease(self.ctx, self.build_id, self.attempt)
-            with session_scope(self.ctx.engine) as session:
-                row = session.execute(
-                    select(Build.kill_requested_by, Build.deadline_at).where(
-                        Build.id == self.build_id
-                    )
-                ).one()
+            row = retry_db(
+                self._read,
+                what=f"reading the kill flag of build {self.build_id}",
+                budget=outage_budget(self.ctx.settings),
+            )
             self.by = row.kill_requested_by or (None if live else "recovery (attempt ended)")
             self.deadline_passed = row.deadline_at is not None and utcnow() > row.deadline_at
         return self.by is not None or self.deadline_passed
 
+    def _read(self) -> Row[str | None, datetime | None]:
+        with session_scope(self.ctx.engine) as session:
+            return session.execute(
+                select(Build.kill_requested_by, Build.deadline_at).where(Build.id == self.build_id)
+            ).one()
+
 
 def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> None:
+    plan = retry_db(
+        lambda: _begin(ctx, build_id, attempt, position),
+        what=f"starting stage {position} of build {build_id}",
+        budget=outage_budget(ctx.settings),
+    )
+    if plan is None:
+        return
+    config, spec, argv, env, workdir, redact, logins = plan
+    outcome, tries, timed_out = _execute(
+        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact, logins
+    )
+    retry_db(
+        lambda: _record(ctx, build_id, attempt, position, spec, outcome, tries, timed_out),
+        what=f"recording the end of stage {spec.name!r} of build {build_id}",
+        budget=outage_budget(ctx.settings),
+    )
+
+
+_Plan = tuple[
+    BuildConfig, StageConfig, list[str], dict[str, str], str, Redactor, Sequence[RegistryLogin]
+]
+
+
+def _begin(ctx: RunContext, build_id: int, attempt: int, position: int) -> _Plan | None:
+    """Mark the stage RUNNING and return what running it needs; None when it must not run
+    (stale message, already ran, or skipped: then it is recorded as SKIPPED)."""
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
         if build is None or build.attempt != attempt or build.status != BuildStatus.RUNNING:
-            return  # a stale message of an older attempt, or the build already ended
+            return None  # a stale message of an older attempt, or the build already ended
         stage = next((s for s in build.current_stages() if s.position == position), None)
         if stage is None or stage.status != StageStatus.PENDING:
-            return  # this stage already ran (redelivered message)
+            return None  # this stage already ran (redelivered message)
         config = load_config(build.config_text or "")
         spec = config.stages[position]
         blocked = _blocked_reason(build, position)
@@ -96,17 +133,14 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
         if blocked is not None:
             stage.status = StageStatus.SKIPPED
             stage.add_message(blocked)
-            return
+            return None
         workspace = build.workspace or ""
         argv, workdir = stage_command(spec, config, workspace)
         env = build_environment(session, build, workspace, spec.name, config.env, spec.env)
         secret_env, redact, logins = stage_secrets(session, ctx.settings, build)
         env.update(secret_env)  # account secrets come last (docs/ocelot-yml.md: environment)
         stage.status, stage.started_at = StageStatus.RUNNING, utcnow()
-    outcome, tries, timed_out = _execute(
-        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact, logins
-    )
-    _record(ctx, build_id, attempt, position, spec, outcome, tries, timed_out)
+    return config, spec, argv, env, workdir, redact, logins
 
 
 def _execute(
@@ -132,6 +166,7 @@ def _execute(
         flush_bytes=ctx.settings.log_flush_bytes,
         redact=redact,
         max_bytes=ctx.settings.max_log_bytes,
+        retry_seconds=outage_budget(ctx.settings),
     ) as writer:
         writer.set_stage(spec.name)
         while True:
@@ -152,6 +187,10 @@ def _execute(
                     grace=ctx.settings.kill_grace_seconds,
                     registry_logins=registry_logins,  # a private stage image is pulled with them
                 )
+            except DatabaseUnreachable as exc:  # the stage was stopped: no lease, no log
+                log.error("stage %s of build %s stopped: %s", spec.name, key.build_id, exc)
+                outcome = StageOutcome(exit_code=None, error=exc.message)
+                break
             except Exception as exc:
                 log.exception("stage %s of build %s crashed", spec.name, key.build_id)
                 outcome = StageOutcome(exit_code=None, error=f"{type(exc).__name__}: {exc}")
@@ -203,3 +242,4 @@ def _record(
             stage.add_message(f"exit code {outcome.exit_code}")
         if stage.status == StageStatus.FAILED and spec.allow_failure:
             stage.add_message("allowed to fail: the build goes on")
+        metrics.stage_finished(stage)

@@ -3,6 +3,12 @@
 ``create_build`` only writes the ``QUEUED`` row; resolving the branch head, reading
 ``ocelot.yml`` and routing to a worker queue happen in the pipeline (``ocelot.pipeline_run``),
 so a request returns at once. The caller commits, then enqueues (``worker.tasks.enqueue``).
+
+Several pipelines: a build created for an event (a push, a pull request, a poll, ``ocelot
+build`` without ``--pipeline``) runs the ``default`` pipeline and has no ``event_id`` yet;
+its route reads the commit's ``.ocelot/*.yml`` and adds one build per other matching pipeline
+(:mod:`ocelot.runner.pipelines`). A build created for one named ``pipeline`` (and a rebuild)
+is an event of its own: nothing is added to it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from ocelot.errors import Conflict, InvalidRequest, NotFound
 from ocelot.lifecycle import move
 from ocelot.models import Build, Repo, utcnow
 from ocelot.models.build import TRIGGERS
+from ocelot.pipeline.layout import DEFAULT_PIPELINE, config_path, name_problem
 from ocelot.services.repos import get_repo
 from ocelot.status import FINISHED, WAITING, BuildStatus
 
@@ -40,11 +47,17 @@ def create_build(
     trusted: bool = True,
     trust_reason: str | None = None,
     hold: bool = False,
+    pipeline: str | None = None,
 ) -> Build:
     """Write a ``QUEUED`` build for a tracked repo and return it (not yet committed).
     An untrusted build (``trusted=False``, see :mod:`ocelot.services.trust`) with ``hold``
-    starts ``PENDING_APPROVAL`` instead, and must not be enqueued."""
+    starts ``PENDING_APPROVAL`` instead, and must not be enqueued. ``pipeline`` None: the
+    event's build, which makes the builds of the commit's other pipelines when routed;
+    a name: that pipeline alone."""
     repo = get_repo(session, full_name)
+    if pipeline is not None and (problem := name_problem(pipeline)) is not None:
+        raise InvalidRequest(problem)
+    name = pipeline or DEFAULT_PIPELINE
     if trigger not in TRIGGERS:
         raise InvalidRequest(f"trigger must be one of {', '.join(TRIGGERS)}")
     if hash is not None and not _HASH.match(hash):
@@ -65,12 +78,15 @@ def create_build(
         changeset=changeset,
         status=BuildStatus.PENDING_APPROVAL if hold else BuildStatus.QUEUED,
         queued_at=utcnow(),
-        pending_reason="waiting for the pipeline to read ocelot.yml",
+        pending_reason=f"waiting for the pipeline to read {config_path(name)}",
         trusted=trusted,
         trust_reason=None if trusted else trust_reason,
+        pipeline=name,
     )
     session.add(build)
     session.flush()
+    if pipeline is not None:
+        build.event_id = build.id
     if hold:
         build.pending_reason = hold_reason(build)
     return build
@@ -97,8 +113,9 @@ def list_builds(
     hash_prefix: str | None = None,
     branch: str | None = None,
     limit: int = 20,
+    pipeline: str | None = None,
 ) -> Sequence[Build]:
-    """Builds newest first, filtered by repo, hash prefix and branch."""
+    """Builds newest first, filtered by repo, hash prefix, branch and pipeline."""
     query = select(Build).join(Repo).order_by(Build.id.desc()).limit(max(1, min(limit, 500)))
     if full_name:
         query = query.where(Build.repo_id == get_repo(session, full_name).id)
@@ -108,6 +125,10 @@ def list_builds(
         query = query.where(Build.hash.startswith(hash_prefix.lower()))
     if branch:
         query = query.where(Build.branch == branch)
+    if pipeline:
+        if (problem := name_problem(pipeline)) is not None:
+            raise InvalidRequest(problem)
+        query = query.where(Build.pipeline == pipeline)
     return list(session.scalars(query).unique())
 
 
@@ -126,9 +147,9 @@ def kill_build(session: Session, build_id: int, by: str | None) -> Build:
 
 
 def rebuild(session: Session, build_id: int, by: str | None) -> Build:
-    """Queue the same commit again (forced: the branch filter already let it through once).
-    A rebuild of an untrusted build stays untrusted; a person with a build token asked for
-    it, which counts as the approval."""
+    """Queue the same commit again (forced: the branch filter already let it through once),
+    for the same pipeline only. A rebuild of an untrusted build stays untrusted; a person
+    with a build token asked for it, which counts as the approval."""
     old = get_build(session, build_id)
     if old.hash is None:
         raise Conflict(f"build {build_id} never resolved a commit; start a new build instead")
@@ -146,6 +167,7 @@ def rebuild(session: Session, build_id: int, by: str | None) -> Build:
         changeset=old.changeset,
         trusted=old.trusted,
         trust_reason=old.trust_reason,
+        pipeline=old.pipeline,
     )
     if not new.trusted:
         new.approved_by, new.approved_at = by or "unknown", utcnow()

@@ -7,7 +7,10 @@ pipeline's route step, which has the mirror at hand, completes it with :func:`co
 before any stage evaluates ``\\text`` or ``\\filepath`` triggers. Polls compute theirs here too.
 
 Shape of ``Build.changeset``: ``{"messages": [...], "files": [...], "before": sha?,
-"after": sha?, "incomplete": bool?, "source_branch": str?}``.
+"after": sha?, "incomplete": bool?, "base_unknown": bool?, "source_branch": str?}``.
+``base_unknown``: the push names a ``before`` commit git does not have (a force push over
+history the mirror never saw), so the range is the pushed commit alone and the files may be
+too few; a pipeline's ``paths:`` filter then counts them as unknown (it builds).
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ def _ask_git(mirror: Path, *args: str) -> str | None:
     return try_git(args, cwd=mirror, timeout=120)
 
 
-def between(mirror: Path, before: str | None, after: str) -> dict[str, list[str]] | None:
+def between(mirror: Path, before: str | None, after: str) -> dict[str, Any] | None:
     """Messages (oldest first) and changed paths from ``before`` to ``after``.
 
     ``before`` may be any commit (a force push, a PR's base): the range starts at the merge
-    base. Without a usable ``before`` (a new branch) the changeset is ``after`` alone.
-    Returns None when ``after`` is not in the mirror."""
+    base. Without a ``before`` (a new branch) the changeset is ``after`` alone; with one that
+    git cannot use, too, marked ``base_unknown``. Returns None when ``after`` is not in the
+    mirror."""
     if _ask_git(mirror, "cat-file", "-e", f"{after}^{{commit}}") is None:
         return None
     base = None
@@ -48,7 +52,10 @@ def between(mirror: Path, before: str | None, after: str) -> dict[str, list[str]
     # git log lists newest first; a changeset reads oldest first, like the push.
     messages = [m.strip("\n") for m in reversed((log or "").split("\x00")) if m.strip()]
     files = [f for f in (_ask_git(mirror, *diff) or "").splitlines() if f][:MAX_FILES]
-    return {"messages": messages, "files": files}
+    found: dict[str, Any] = {"messages": messages, "files": files}
+    if before and not base:
+        found["base_unknown"] = True
+    return found
 
 
 def complete(mirror: Path, changeset: dict[str, Any] | None, commit: str) -> dict[str, Any] | None:
@@ -67,4 +74,6 @@ def complete(mirror: Path, changeset: dict[str, Any] | None, commit: str) -> dic
     out["messages"] = list(dict.fromkeys([*found["messages"], *changeset.get("messages", [])]))
     out["files"] = list(dict.fromkeys([*found["files"], *changeset.get("files", [])]))
     out["after"] = commit
+    if found.get("base_unknown"):
+        out["base_unknown"] = True
     return out

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ocelot.errors import ForgeError
 from ocelot.forges import WEBHOOK_FORGES, Forge
-from ocelot.forges.base import StatusState
+from ocelot.forges.base import StatusState, status_context
 from ocelot.models import Build, PrComment, utcnow
 from ocelot.services.builds import get_build
 from ocelot.services.watch import api_forge
@@ -75,7 +75,12 @@ def set_status(
     state, description = describe(build)
     assert build.hash is not None
     client.set_status(
-        build.repo.full_name, build.hash, state, build_url(settings, build.id), description
+        build.repo.full_name,
+        build.hash,
+        state,
+        build_url(settings, build.id),
+        description,
+        context=status_context(build.pipeline),
     )
     return state
 

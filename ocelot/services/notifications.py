@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ocelot import metrics
 from ocelot.db import session_scope
 from ocelot.errors import NotFound, OcelotError
 from ocelot.models import Build, LogChunk, utcnow
@@ -200,6 +201,7 @@ def _claim(
         row.target, row.outcome, row.error = channel, NotificationOutcome.FAILED, error
         row.finished_at = utcnow()
         session.add(row)
+        metrics.notification_attempt(channel, NotificationOutcome.FAILED)
         return Delivery(NotificationOutcome.FAILED, attempt, error)
     row.target, row.outcome = notifier.target[:1000], NotificationOutcome.SENDING
     session.add(row)
@@ -249,6 +251,7 @@ def deliver(
         if stored is not None:
             stored.outcome, stored.error, stored.finished_at = outcome, text, utcnow()
     log.info("build %s %s notice, attempt %s: %s", build_id, channel, row.attempt, outcome)
+    metrics.notification_attempt(channel, outcome)
     if isinstance(error, TransientNotifierError) and outcome == NotificationOutcome.RETRYING:
         raise TransientNotifierError(text or "transient failure")
     return Delivery(outcome, row.attempt, text)

@@ -312,3 +312,22 @@ def test_watch_refuses_a_repo_without_ocelot_yml_and_installs_nothing(
         watch_service.watch(session, configured, "acme/app")
     assert "acme/app is not on github, or its token cannot see it" in missing.value.message
     assert TOKEN not in missing.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "field"), [("github", "context"), ("gitlab", "name"), ("bitbucket", "key")]
+)
+def test_each_pipeline_reports_under_its_own_status_context(
+    fake: FakeForge, engine: Engine, settings: Settings, name: str, field: str
+) -> None:
+    """Two pipelines of one commit must not overwrite each other's status on the forge."""
+    client = forge(fake, name)
+    default = make_build(engine, "PASSED")
+    base = make_build(engine, "FAILED")
+    with session_scope(engine) as session:
+        session.get(Build, base).pipeline = "base-image"  # type: ignore[union-attr]
+    with session_scope(engine) as session:
+        forge_reports.set_status(session, settings, default, client)
+        forge_reports.set_status(session, settings, base, client)
+    posted = [r.body for r in fake.calls("POST") if "status" in r.path]
+    assert [body[field] for body in posted] == ["ocelot", "ocelot/base-image"]

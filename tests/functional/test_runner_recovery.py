@@ -5,8 +5,11 @@ freezing the scripted stage, so nobody renews it)."""
 
 from __future__ import annotations
 
+import time
+
 from ocelot.executors import BuildKey
-from ocelot.runner.recovery import Abandoned, abandon, reap
+from ocelot.runner.prepare import attempt_banner
+from ocelot.runner.recovery import Abandoned, abandon, may_judge_leases, reap
 from ocelot.status import BuildStatus, StageStatus
 from tests.functional.runner_support import Runner, ocelot_yml, stage
 from tests.waiting import eventually
@@ -54,6 +57,19 @@ def test_a_lost_worker_s_build_runs_again_as_a_new_attempt(runner: Runner) -> No
     ]
     assert runner.executor.environments == set()
     assert runner.finished == [(build_id, BuildStatus.PASSED)]
+    # The log marks where attempt 2 starts and why attempt 1 ended.
+    log = runner.log(build_id)
+    banner = "--- attempt 2 (attempt 1 on w1: worker lost) ---\n"
+    assert log.count(banner) == 1
+    assert log.index("one\n") < log.index(banner) < log.rindex("one\n")
+
+
+def test_the_attempt_banner_says_how_the_attempt_before_ended() -> None:
+    shut = {"attempt": 2, "worker": "w", "reason": "worker shut down: w (SIGTERM)"}
+    assert (
+        attempt_banner(3, shut) == "--- attempt 3 (attempt 2 on w: worker shut down (SIGTERM)) ---"
+    )
+    assert attempt_banner(2, None) == "--- attempt 2 ---"
 
 
 def test_after_the_retry_cap_a_lost_worker_fails_the_build(runner: Runner) -> None:
@@ -143,3 +159,27 @@ def test_a_late_finish_of_a_reaped_attempt_does_not_end_the_followers(runner: Ru
         assert [m["data"] for m in messages if m] == []
     finally:
         pubsub.close()
+
+
+def test_the_reaper_judges_leases_only_after_reaching_the_database_for_a_lease(
+    runner: Runner,
+) -> None:
+    runner.configure(lease_seconds=0.5)
+    runner.repo(TWO_STAGES)
+    build_id = runner.queue()
+    runner.start(build_id)
+    runner.expire_lease(build_id)
+    # The first reap (or the first after an outage) has not seen the database for a lease:
+    # an expired lease may be the outage's doing, not a dead worker's.
+    assert not may_judge_leases(runner.ctx)
+    assert reap(runner.ctx, judge_leases=False) == []
+    assert runner.build(build_id)["status"] == BuildStatus.RUNNING
+    eventually(lambda: may_judge_leases(runner.ctx), 10, "a lease of reaching the database")
+    # A gap longer than a lease between reaps (the database was down) starts the count again.
+    runner.redis.set(f"ocelot:{runner.ctx.instance}:reaper:reached-at", str(time.time() - 5))
+    assert not may_judge_leases(runner.ctx)
+    # A renewal that comes between the reaper's look and its verdict wins.
+    renewed = runner.row(build_id, "lease_until")
+    runner._set(build_id, lease_until=renewed.replace(year=renewed.year + 1))
+    assert abandon(runner.ctx, build_id, 1, "worker lost: w1", expired_before=renewed) is None
+    assert reap(runner.ctx) == []

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from click.testing import CliRunner
 
+from ocelot.cli.main import cli
 from tests.conftest import require
 from tests.servers import RedisServer
 from tests.stack import Stack, docker_ok, make_repo
@@ -186,3 +188,95 @@ def test_max_builds_caps_concurrent_builds_per_worker(faults: Stack, tmp_path: P
     assert [b["status"] for b in builds] == ["PASSED"] * 3
     for earlier, later in itertools.pairwise(builds):
         assert later["started_at"] >= earlier["finished_at"], (earlier, later)
+
+
+def test_a_dead_worker_s_build_container_stops_on_its_own(
+    faults: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead-man's switch: SIGKILL of the worker (main process and pool) closes its hold
+    on the build container's stdin, and the container ends itself: no reaper, janitor or
+    other worker runs meanwhile. The next attempt's log says why it runs."""
+    victim = faults.start_worker("doomed")
+    ticks = "i=0; while [ $i -lt 40 ]; do echo tick-$i; i=$((i+1)); sleep 0.25; done"
+    make_repo(
+        tmp_path / "r",
+        {"ocelot.yml": yml(f'  - name: long\n    script: ["echo attempt-start", "{ticks}"]\n')},
+    )
+    build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
+    eventually(lambda: "tick-4\n" in faults.logs(build_id), 60, "the stage to tick")
+    [container] = containers(build_id, attempt=1)
+    os.killpg(victim.proc.pid, signal.SIGKILL)  # the host is gone: main process and pool
+    faults.stop_worker(victim)
+    assert not any(p.proc.poll() is None for p in faults.workers if "worker-" in p.log.name)
+
+    client = docker.from_env()
+
+    def stopped() -> dict[str, object] | None:
+        state = client.api.inspect_container(container["Id"])["State"]
+        return None if state["Running"] else state
+
+    state = stopped() or eventually(stopped, 30, "the orphaned build container to stop")
+    assert state["ExitCode"] == 0  # PID 1 saw end-of-file and exited: nobody killed it
+    assert containers(build_id, attempt=1)  # still there: no other Ocelot process touched it
+    logged = faults.logs(build_id)
+
+    faults.start_worker("heir")  # the reaper runs again (on it): attempt 2
+    build = faults.wait(build_id, timeout=90)
+    assert build["status"] == "PASSED" and build["attempt"] == 2, build
+    log = faults.logs(build_id)
+    banner = "--- attempt 2 (attempt 1 on doomed: worker lost) ---\n"
+    assert log.startswith(logged) and log.count(banner) == 1, log
+    attempt_two = log[log.index(banner) :]
+    assert attempt_two.count("tick-") == 40 and "tick-39\n" in attempt_two  # attempt 2's only
+    assert log.count("attempt-start\n") == 2
+    monkeypatch.setenv("OCELOT_URL", faults.url)
+    monkeypatch.setenv("OCELOT_TOKEN", faults.token)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    shown = CliRunner().invoke(cli, ["logs", "--build-id", str(build_id)])
+    assert shown.exit_code == 0 and banner in shown.stdout, shown.output  # `ocelot logs`
+
+
+def test_the_reaper_does_not_wait_behind_long_stages(faults: Stack, tmp_path: Path) -> None:
+    """Every stage slot of the only live worker is taken by a long stage; the control pool
+    (route, reap: worker/control_pool.py) still reaps a dead worker's build meanwhile."""
+    busy = faults.start_worker("busy", extra={"OCELOT_MAX_BUILDS": "1"})
+    busy.wait_for_log("ocelot control pool ready", timeout=60)
+    make_repo(tmp_path / "long", {"ocelot.yml": yml('  - name: s\n    script: ["sleep 120"]\n')})
+    long_id = faults.build(faults.add_repo(tmp_path / "long"), branch="master")
+
+    def long_stage_runs() -> bool:
+        return [s["status"] for s in faults.get(long_id)["stages"]] == ["RUNNING"]
+
+    eventually(long_stage_runs, 60, "the long stage to run")
+
+    victim = faults.start_worker("victim")
+    make_repo(
+        tmp_path / "r", {"ocelot.yml": yml('  - name: s\n    script: ["echo ran", "sleep 60"]\n')}
+    )
+    build_id = faults.build(faults.add_repo(tmp_path / "r"), branch="master")
+    eventually(lambda: "ran\n" in faults.logs(build_id), 60, "the victim's stage to start")
+    assert faults.get(build_id)["worker"] == "victim"
+    os.killpg(victim.proc.pid, signal.SIGKILL)  # with its control pool: same process group
+    faults.stop_worker(victim)
+
+    reaped = eventually(
+        lambda: faults.get(build_id)["attempts"], 60, "the reaper to abandon the victim's attempt"
+    )
+    assert reaped[0]["reason"] == "worker lost: victim"
+    long_build = faults.get(long_id)  # ... while the long stage still holds busy's only slot
+    assert long_build["status"] == "RUNNING" and long_build["stages"][0]["status"] == "RUNNING"
+    assert faults.get(build_id)["status"] == "QUEUED"  # busy has no free slot for it yet
+
+    # One worker in the registry per `python -m worker`: the control pool is not another.
+    resp = faults.client.get("/api/v1/workers", headers=faults.auth)
+    names = [w["name"] for w in resp.get_json()["workers"]]
+    assert names.count("busy") == 1 and not [n for n in names if "control" in n], names
+
+    assert (
+        faults.client.post(f"/api/v1/builds/{long_id}/kill", headers=faults.auth).status_code == 200
+    )
+    assert faults.wait(long_id, 60)["status"] == "KILLED"
+    build = faults.wait(build_id, 90)
+    assert build["status"] == "PASSED" and build["attempt"] == 2 and build["worker"] == "busy"
+
+    assert "control pool started" in busy.log.read_text(errors="replace")

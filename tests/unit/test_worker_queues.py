@@ -18,7 +18,6 @@ def test_docker_worker_takes_untagged_builds_and_its_tags() -> None:
         {"OCELOT_HOME": "/x", "OCELOT_WORKER_NAME": "w1", "OCELOT_WORKER_TAGS": "gpu"}
     )
     assert worker_queues(s) == [
-        "control",
         "ocelot.worker.w1",
         "notify",
         "forge",
@@ -36,7 +35,13 @@ def test_local_worker_takes_only_its_tags() -> None:
             "OCELOT_WORKER_TAGS": "mac",
         }
     )
-    assert worker_queues(s) == ["control", "ocelot.worker.mac1", "notify", "forge", "builds.mac"]
+    assert worker_queues(s) == ["ocelot.worker.mac1", "notify", "forge", "builds.mac"]
+
+
+def test_route_and_maintenance_have_a_pool_of_their_own() -> None:
+    assert queues.CONTROL_POOL_QUEUES == ("control", "maintenance")
+    stage_pool = worker_queues(load_settings({"OCELOT_HOME": "/x", "OCELOT_WORKER_NAME": "w"}))
+    assert not set(stage_pool) & set(queues.CONTROL_POOL_QUEUES)
 
 
 def test_prepare_goes_to_the_queue_of_the_machine_tag() -> None:

@@ -34,6 +34,7 @@ def repo_builds(acct: str, name: str) -> ResponseReturnValue:
             hash_prefix=request.args.get("hash"),
             branch=request.args.get("branch"),
             limit=int_arg("limit", 20),
+            pipeline=request.args.get("pipeline") or None,
         )
         return jsonify({"builds": [b.to_dict() for b in rows]})
 
@@ -50,6 +51,7 @@ def create_build(acct: str, name: str) -> ResponseReturnValue:
             force=bool_value(body.get("force", False)),
             trigger="cli" if request.headers.get("X-Ocelot-Client") == "cli" else "api",
             triggered_by=g.token_name,
+            pipeline=_optional_str(body, "pipeline"),
         )
         data, build_id = build.to_dict(), build.id
     services().enqueue(build_id)
@@ -65,6 +67,7 @@ def all_builds() -> ResponseReturnValue:
             hash_prefix=request.args.get("hash"),
             branch=request.args.get("branch"),
             limit=int_arg("limit", 20),
+            pipeline=request.args.get("pipeline") or None,
         )
         return jsonify({"builds": [b.to_dict() for b in rows]})
 

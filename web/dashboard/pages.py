@@ -61,7 +61,9 @@ def _page_arg() -> int:
 
 @dashboard.get("/repos/<acct>/<name>")
 def repo_page(acct: str, name: str) -> ResponseReturnValue:
-    filters = {key: request.args.get(key) or None for key in ("branch", "status", "trigger")}
+    filters = {
+        key: request.args.get(key) or None for key in ("branch", "status", "trigger", "pipeline")
+    }
     page = _page_arg()
     svc = services()
     with session_scope(svc.engine) as db:
@@ -87,6 +89,7 @@ def repo_page(acct: str, name: str) -> ResponseReturnValue:
                 "hash_short": b.hash[:7] if b.hash else None,
                 "trigger": b.trigger,
                 "triggered_by": b.triggered_by,
+                "pipeline": b.pipeline,
                 "age": age(b.finished_at or b.started_at or b.queued_at),
                 "duration": span(_seconds(b.started_at, b.finished_at)) if b.started_at else "—",
             }

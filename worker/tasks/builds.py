@@ -4,12 +4,17 @@ Thin: each takes ids, calls its step in :mod:`ocelot.runner` and publishes the n
 (:mod:`ocelot.queues`). Names are explicit and stable (``ocelot.builds.*``,
 ``ocelot.stages.run``) so renaming a function can never orphan messages already in Redis.
 An exception escaping a step fails the build, and what a step announces (started, finished)
-is dispatched when the task ends: both in ``worker/signals.py``.
+is dispatched when the task ends: both in ``worker/signals.py``. A database blip is not a
+failure: the steps retry their writes (:mod:`ocelot.retrying`), and route, which holds no
+claim yet, is simply sent again later.
 """
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
+
 from ocelot import queues, runner
+from ocelot.retrying import is_transient
 from ocelot.runner.prepare import BUSY
 from worker.app import app
 from worker.base import OcelotTask
@@ -17,7 +22,12 @@ from worker.base import OcelotTask
 
 @app.task(name=queues.ROUTE, bind=True)
 def route(self: OcelotTask, build_id: int) -> None:
-    queue = runner.route(self.ctx, build_id)
+    try:
+        queue = runner.route(self.ctx, build_id)
+    except DBAPIError as exc:  # a database blip: route again later (it is idempotent)
+        if not is_transient(exc):
+            raise
+        self.retry_later(exc)
     if queue is not None:
         queues.send_prepare(app, build_id, queue)
 

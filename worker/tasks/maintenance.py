@@ -24,8 +24,9 @@ from ocelot.db import session_scope
 from ocelot.models import Build
 from ocelot.runner import leftovers
 from ocelot.runner.context import RunContext
+from ocelot.runner.pipelines import release_stranded
+from ocelot.runner.recovery import may_judge_leases, stale_queued
 from ocelot.runner.recovery import reap as reap_builds
-from ocelot.runner.recovery import stale_queued
 from worker.app import app
 from worker.base import OcelotTask
 
@@ -43,7 +44,7 @@ def ping(self: OcelotTask, reply_to: str | None = None) -> None:
 @app.task(name=queues.MAINTENANCE_REAP, bind=True)
 def reap(self: OcelotTask) -> int:
     """Builds that failed here (no retries left) are announced when the task ends."""
-    done = reap_builds(self.ctx)
+    done = reap_builds(self.ctx, judge_leases=may_judge_leases(self.ctx))
     for result in done:
         if result.requeue_to:
             queues.send_prepare(app, result.build_id, result.requeue_to)
@@ -68,7 +69,7 @@ def _waiting_in_redis(redis, queue: str, build_id: int) -> bool:  # type: ignore
 @app.task(name=queues.MAINTENANCE_RECONCILE, bind=True)
 def reconcile(self: OcelotTask) -> int:
     ctx = self.ctx
-    count = 0
+    count = len(release_stranded(ctx))  # builds waiting for an ended build (depends_on)
     for build_id, routed in stale_queued(ctx):
         with session_scope(ctx.engine) as session:
             tag = session.scalar(select(Build.machine_tag).where(Build.id == build_id))
@@ -108,7 +109,7 @@ def janitor(self: OcelotTask) -> list[str]:
             executor.client(),
             leftovers.spared(ctx),
             timedelta(seconds=ctx.settings.janitor_age_seconds),
-            ctx.settings.instance,
+            ctx.instance,
         )
         leftovers.forget_expired(ctx)
         log.info("janitor: %s", freed.summary())

@@ -72,6 +72,12 @@ def _queued(app: App, build: dict[str, Any], wait: bool, follow: bool | None, wh
 @click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit to build (a prefix is ok).")
 @click.option("--branch", "-b", metavar="B", help="Branch to build (its head unless --hash).")
 @click.option("--force", is_flag=True, help="Build even if the branch filter would refuse it.")
+@click.option(
+    "--pipeline",
+    "-p",
+    metavar="NAME",
+    help="Build only this pipeline (default = ocelot.yml, NAME = .ocelot/NAME.yml).",
+)
 @wait_options
 @pass_app
 def build(
@@ -80,6 +86,7 @@ def build(
     hash_: str | None,
     branch: str | None,
     force: bool,
+    pipeline: str | None,
     wait: bool,
     follow: bool | None,
 ) -> None:
@@ -88,6 +95,10 @@ def build(
     Inside a checkout, ACCT/REPO defaults to the origin remote, and with neither --hash nor
     --branch the current branch at HEAD is built (the server fetches it from the repo's
     URL, so push first).
+
+    Without --pipeline this is an event like a push: the build shown runs ocelot.yml, and
+    every other pipeline of the commit (.ocelot/*.yml) that the branch matches gets a build
+    of its own (`ocelot summary` lists them). --wait waits for the build shown.
     """
     full_name = app.repo(repo)
     checkout = app.local_checkout_of(full_name)
@@ -98,22 +109,36 @@ def build(
             hash_ = gitinfo.expand_hash(hash_, checkout.root) or hash_
     if not hash_ and not branch:
         raise click.UsageError("say what to build: --branch B, --hash H or both")
-    created = app.client.create_build(full_name, branch=branch, hash=hash_, force=force)
-    _queued(app, created, wait, follow, " (forced)" if force else "")
+    if pipeline is not None:
+        from ocelot.pipeline.layout import name_problem
+
+        if (problem := name_problem(pipeline)) is not None:
+            raise click.BadParameter(problem, param_hint="--pipeline")
+    created = app.client.create_build(
+        full_name, branch=branch, hash=hash_, force=force, pipeline=pipeline
+    )
+    what = f" (pipeline {pipeline})" if pipeline else ""
+    _queued(app, created, wait, follow, what + (" (forced)" if force else ""))
 
 
 @click.command("status")
 @click.argument("repo", type=REPO_OR_HASH, required=False, metavar="[ACCT/REPO]")
 @click.option("--hash", "hash_", type=HASH, metavar="H", help="Commit (prefix) of the build.")
 @click.option("--build-id", type=int, metavar="N", help="Show build N.")
+@click.option("--pipeline", "-p", metavar="NAME", help="The build of this pipeline only.")
 @pass_app
-def status(app: App, repo: str | None, hash_: str | None, build_id: int | None) -> None:
+def status(
+    app: App, repo: str | None, hash_: str | None, build_id: int | None, pipeline: str | None
+) -> None:
     """Show the latest matching build: who, when, how long, and every stage.
 
     ACCT/REPO may be a bare REPO name when one tracked repository has it, or a commit hash.
     Inside a checkout the build of HEAD is shown (or the latest one, if HEAD has none).
+    A commit with several pipelines has a build of each: --pipeline picks one.
     """
-    app.out.print(build_view(app.find_build(repo, hash_, build_id)))
+    if pipeline and build_id is not None:
+        raise click.UsageError("give --pipeline or --build-id, not both")
+    app.out.print(build_view(app.find_build(repo, hash_, build_id, pipeline=pipeline)))
 
 
 @click.command("summary")
@@ -128,13 +153,25 @@ def status(app: App, repo: str | None, hash_: str | None, build_id: int | None) 
 )
 @click.option("--branch", "-b", metavar="B", help="Only builds of branch B.")
 @click.option("--hash", "hash_", type=HASH, metavar="H", help="Only builds of commit H (prefix).")
+@click.option("--pipeline", "-p", metavar="NAME", help="Only builds of pipeline NAME.")
 @pass_app
-def summary(app: App, repo: str | None, limit: int, branch: str | None, hash_: str | None) -> None:
-    """List recent builds of ACCT/REPO, newest first (of every repo outside a checkout)."""
+def summary(
+    app: App,
+    repo: str | None,
+    limit: int,
+    branch: str | None,
+    hash_: str | None,
+    pipeline: str | None,
+) -> None:
+    """List recent builds of ACCT/REPO, newest first (of every repo outside a checkout).
+    A pipeline column appears when some build ran another pipeline than default."""
     full_name = app.repo_or_none(repo)
-    rows = app.client.builds(full_name, hash_prefix=hash_, branch=branch, limit=limit)
+    rows = app.client.builds(
+        full_name, hash_prefix=hash_, branch=branch, limit=limit, pipeline=pipeline
+    )
     if not rows:
         what = f"{full_name or 'any repository'}{f' at {hash_}' if hash_ else ''}"
+        what += f" of pipeline {pipeline}" if pipeline else ""
         app.note(f"no builds of {what} yet")
         return
     app.out.print(summary_table(rows, with_repo=full_name is None))
