@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ocelot.forges import FORGE_NAMES
 
 # The events a credential can be limited to (a build's ``trigger``).
-SCOPE_EVENTS = ("push", "tag", "pull_request", "cli", "api", "poll", "rebuild")
+SCOPE_EVENTS = ("push", "tag", "pull_request", "cli", "api", "poll", "rebuild", "upstream")
 REPO_TYPES = ("docker", "maven", "npm", "nexus")
 NOTIFY_KINDS = ("slack", "webhook")
 

@@ -7,6 +7,7 @@ after the scope has committed. ``migrate`` runs the Alembic migrations in ``migr
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 
 _engines: dict[str, Engine] = {}
+# engine -> the log file store's directory of the settings it was made with
+_log_dirs: weakref.WeakKeyDictionary[Engine, Path] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -42,6 +45,7 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     engine = _engines.get(url)
     if engine is not None:
+        _log_dirs[engine] = settings.logs
         return engine
     if url.startswith("sqlite"):
         settings.home.mkdir(parents=True, exist_ok=True)
@@ -50,7 +54,14 @@ def make_engine(settings: Settings) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     _engines[url] = engine
+    _log_dirs[engine] = settings.logs
     return engine
+
+
+def log_dir(engine: Engine) -> Path | None:
+    """The directory of the log file store of the installation ``engine`` belongs to (the
+    settings it was made with): where chunks stored with ``OCELOT_LOG_STORE=files`` are."""
+    return _log_dirs.get(engine)
 
 
 def dispose_engines() -> None:

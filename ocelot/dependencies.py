@@ -27,10 +27,12 @@ def check_database(settings: Settings) -> None:
 def check_redis(settings: Settings) -> None:
     import redis
 
+    from ocelot.redis_client import describe_broker, make_redis
+
     try:
-        redis.Redis.from_url(settings.broker_url, socket_connect_timeout=3).ping()
+        make_redis(settings, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        raise DependencyUnavailable(f"Redis at {settings.broker_url} unreachable: {exc}") from None
+        raise DependencyUnavailable(f"{describe_broker(settings)} unreachable: {exc}") from None
 
 
 def check_docker(settings: Settings) -> None:

@@ -15,7 +15,8 @@ messages on stderr and exit codes. A failing *build* is a status, never an excep
      ├── NotFound                    (404)
      │    └── NotTracked             (404 / exit 3) "ACCT/REPO isn't tracked by ocelot"
      ├── Conflict                    (409)  e.g. killing a finished build
-     │    └── WorkerNameTaken        (409 / exit 3) a live worker holds OCELOT_WORKER_NAME
+     │    ├── WorkerNameTaken        (409 / exit 3) a live worker holds OCELOT_WORKER_NAME
+     │    └── SubscriptionCycle      (409)  a subscription would close a loop; carries ``cycle``
      ├── ForgeError                  (502)  a forge API failed
      ├── ExecutorError               (500)  docker / process execution failed
      ├── SourceError                 (502)  fetching or checking out the repository failed
@@ -111,6 +112,20 @@ class WorkerNameTaken(Conflict):
 
     code = "worker_name_taken"
     exit_code = 3
+
+
+class SubscriptionCycle(Conflict):
+    """A subscription that would close a loop of upstream → downstream builds; ``cycle`` is
+    the loop in build order, first and last the same repository (``ocelot subscribe``)."""
+
+    code = "subscription_cycle"
+
+    def __init__(self, downstream: str, upstream: str, cycle: Sequence[str]) -> None:
+        super().__init__(
+            f"{downstream} cannot subscribe to {upstream}: the builds would go round in a "
+            f"cycle: {' → '.join(cycle)}",
+            cycle=list(cycle),
+        )
 
 
 class ForgeError(OcelotError):

@@ -1,11 +1,14 @@
 """Numbered lines of a stored build log, read by range without reading the text before it.
 
-Every stored chunk ends at a line boundary (the writer adds the newline to a partial line it
-flushes) and counts its newlines (``LogChunk.lines``), so chunk *i* holds the lines from
-``1 + lines of chunks before it``. A log is cut into **sections**: consecutive chunks of the
-same attempt and stage. The dashboard shows one collapsible section per stage, numbers lines
-for ``#L120`` permalinks, and loads a long log a page at a time: the outline costs one query on
-the small columns, a range one more on the chunks that hold it.
+Every stored chunk counts its newlines (``LogChunk.lines``), so chunk *i* holds the lines from
+``1 + lines of chunks before it``. A chunk may end inside a line (``LogChunk.unterminated``:
+the writer stored a line before its newline came); the next chunk of its section continues
+that line, whose number is the one after the newlines before it. A log is cut into
+**sections**: consecutive chunks of the same attempt and stage; a section whose last chunk is
+unterminated (the line being printed now, or a worker lost mid-line) counts that open line
+too. The dashboard shows one collapsible section per stage, numbers lines for ``#L120``
+permalinks, and loads a long log a page at a time: the outline costs one query on the small
+columns, a range one more on the chunks that hold it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
+from ocelot.logstore import texts
 from ocelot.models import LogChunk
 
 
@@ -63,22 +67,47 @@ def outline(engine: Engine, build_id: int) -> Outline:
     """The sections of a build's log, from one query that reads no text."""
     with session_scope(engine) as session:
         rows = session.execute(
-            select(LogChunk.seq, LogChunk.attempt, LogChunk.stage, LogChunk.lines)
+            select(
+                LogChunk.seq,
+                LogChunk.attempt,
+                LogChunk.stage,
+                LogChunk.lines,
+                LogChunk.unterminated,
+            )
             .where(LogChunk.build_id == build_id)
             .order_by(LogChunk.seq)
         ).all()
     sections: list[Section] = []
     line = 1
-    for seq, attempt, stage, lines in rows:
+    open_end = False  # the last section's last chunk ends inside a line
+    for seq, attempt, stage, lines, unterminated in rows:
         last = sections[-1] if sections else None
         if last is not None and (last.attempt, last.stage) == (attempt, stage):
             sections[-1] = Section(
                 last.index, attempt, stage, last.first_line, last.lines + lines, last.first_seq, seq
             )
         else:
+            if open_end:  # the section before ended inside a line: that line counts too
+                line += 1
+                sections[-1] = _with_open_line(sections[-1])
             sections.append(Section(len(sections), attempt, stage, line, lines, seq, seq))
         line += lines
+        open_end = bool(unterminated)
+    if open_end:
+        sections[-1] = _with_open_line(sections[-1])
     return Outline(tuple(sections), rows[-1][0] if rows else 0)
+
+
+def _with_open_line(section: Section) -> Section:
+    return Section(
+        section.index,
+        section.attempt,
+        section.stage,
+        section.first_line,
+        section.lines + 1,
+        section.first_seq,
+        section.last_seq,
+    )
 
 
 def read_lines(engine: Engine, build_id: int, first: int, last: int) -> list[Line]:
@@ -94,8 +123,15 @@ def lines_in(engine: Engine, build_id: int, shape: Outline, first: int, last: in
         return []
     wanted = [s for s in shape.sections if s.last_line >= first and s.first_line <= last]
     with session_scope(engine) as session:
-        chunks = session.execute(
-            select(LogChunk.seq, LogChunk.lines, LogChunk.text)
+        rows = session.execute(
+            select(
+                LogChunk.seq,
+                LogChunk.lines,
+                LogChunk.unterminated,
+                LogChunk.text,
+                LogChunk.file_offset,
+                LogChunk.size,
+            )
             .where(
                 LogChunk.build_id == build_id,
                 LogChunk.seq >= wanted[0].first_seq,
@@ -103,21 +139,39 @@ def lines_in(engine: Engine, build_id: int, shape: Outline, first: int, last: in
             )
             .order_by(LogChunk.seq)
         ).all()
+    found = texts(engine, build_id, [(text, offset, size) for *_, text, offset, size in rows])
     out: list[Line] = []
+
+    def emit(number: int, section: Section, text: str) -> None:
+        if first <= number <= last:
+            out.append(Line(number, section.index, text))
+
     bounds = iter(wanted)
     section = next(bounds)
     number = section.first_line
-    for seq, count, text in chunks:
-        while seq > section.last_seq:
-            section = next(bounds)
+    carry: str | None = None  # the start of a line an earlier chunk of the section left open
+    for (seq, count, unterminated, *_), text in zip(rows, found, strict=True):
+        if seq > section.last_seq:
+            if carry is not None:  # the section ended inside a line
+                emit(number, section, carry)
+            carry = None
+            while seq > section.last_seq:
+                section = next(bounds)
             number = section.first_line
-        if number + count <= first:  # the whole chunk is before the range
-            number += count
-            continue
-        for piece in text.split("\n")[:count]:
-            if first <= number <= last:
-                out.append(Line(number, section.index, piece))
-            number += 1
         if number > last:
             break
+        if number + count <= first and not unterminated and (carry is None or count):
+            number += count  # the whole chunk (and any line it ends) is before the range
+            carry = None
+            continue
+        pieces = text.split("\n")
+        if carry is not None:
+            pieces[0] = carry + pieces[0]
+        for piece in pieces[:count]:
+            emit(number, section, piece)
+            number += 1
+        carry = pieces[count] if unterminated else None
+    else:
+        if carry is not None:
+            emit(number, section, carry)
     return out

@@ -51,6 +51,9 @@ MAINTENANCE_PING = "ocelot.maintenance.ping"
 MAINTENANCE_REAP = "ocelot.maintenance.reap"
 MAINTENANCE_RECONCILE = "ocelot.maintenance.reconcile"
 MAINTENANCE_JANITOR = "ocelot.maintenance.janitor"
+# on a worker's own queue: work that only the host owning the containers can do
+MAINTENANCE_JANITOR_HERE = "ocelot.maintenance.janitor_here"
+MAINTENANCE_DESTROY = "ocelot.maintenance.destroy"
 
 # The steps of a build: an exception escaping one of them fails the build (worker/signals.py).
 BUILD_STEPS = frozenset({ROUTE, PREPARE, RUN_STAGE, FINISH})
@@ -107,6 +110,17 @@ def send_stages(
     ]
     steps.append(app.signature(FINISH, args=(build_id, attempt), immutable=True, queue=own))
     functools.reduce(operator.or_, steps).apply_async()
+
+
+def send_janitor_here(app: Publisher, worker_name: str) -> None:
+    """Ask one worker to clean up its own host (its leftovers, old containers, images)."""
+    app.send_task(MAINTENANCE_JANITOR_HERE, queue=worker_queue(worker_name), expires=600)
+
+
+def send_destroy(app: Publisher, worker_name: str, build_id: int, attempt: int) -> None:
+    """Ask the worker that ran ``attempt`` to remove its containers and volume. A worker
+    that is gone finds the message in its own queue when it comes back."""
+    app.send_task(MAINTENANCE_DESTROY, args=[build_id, attempt], queue=worker_queue(worker_name))
 
 
 def send_notify(app: Publisher, build_id: int) -> None:

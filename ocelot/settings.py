@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from ocelot.errors import InvalidRequest
 from ocelot.metrics_setup import MetricsConfig, load_metrics_config
+from ocelot.redis_client import is_sentinel_url, parse_sentinel_url
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -104,6 +105,15 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
+def _broker_url(env: Mapping[str, str]) -> str:
+    """``OCELOT_BROKER_URL``; a Sentinel list is checked here, so a typo stops every process
+    at start with the reason (:mod:`ocelot.redis_client`)."""
+    url = (env.get("OCELOT_BROKER_URL") or "redis://127.0.0.1:6379/0").strip()
+    if is_sentinel_url(url):
+        parse_sentinel_url(url)
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server-side configuration. Defaults need nothing but a writable home directory."""
@@ -111,6 +121,8 @@ class Settings:
     home: Path
     database_url: str
     broker_url: str
+    sentinel_master: str = "mymaster"  # OCELOT_SENTINEL_MASTER: a sentinel:// broker's primary
+    sentinel_password: str | None = field(default=None, repr=False)  # the Sentinels' own
     public_url: str = "http://127.0.0.1:5000"
     secret_key: str | None = field(default=None, repr=False)
     worker_name: str = field(default_factory=socket.gethostname)
@@ -129,6 +141,11 @@ class Settings:
     reconcile_after_seconds: float = 120.0
     log_flush_seconds: float = 0.25
     log_flush_bytes: int = 64 * 1024
+    # Where chunks' text goes: "sql" (the rows) or "files" (append-only files per build under
+    # log_dir, which the web and every worker must see: one host or a shared volume).
+    log_store: str = "sql"
+    log_dir: Path | None = None  # OCELOT_LOG_DIR; None = <home>/logs
+    log_retention_days: float = 0  # logs of builds finished longer ago are removed; 0 = keep
     # Fences of build containers (docker; the local executor applies only the memory limit,
     # as RLIMIT_AS). 0 means no limit / no default timeout.
     build_memory: int = 4 * 1024**3  # bytes; the container gets no swap beyond it
@@ -166,8 +183,20 @@ class Settings:
     def mirrors(self) -> Path:
         return self.home / "mirrors"
 
+    @property
+    def logs(self) -> Path:
+        """The file store's directory (``OCELOT_LOG_DIR``, default ``<home>/logs``)."""
+        return self.log_dir or self.home / "logs"
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _log_store(value: str | None) -> str:
+    store = (value or "sql").strip().lower()
+    if store not in {"sql", "files"}:
+        raise InvalidRequest(f"OCELOT_LOG_STORE must be 'sql' or 'files', got {value!r}")
+    return store
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -184,7 +213,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         home=home,
         database_url=database_url,
-        broker_url=env.get("OCELOT_BROKER_URL") or "redis://127.0.0.1:6379/0",
+        broker_url=_broker_url(env),
+        sentinel_master=(env.get("OCELOT_SENTINEL_MASTER") or "mymaster").strip(),
+        sentinel_password=env.get("OCELOT_SENTINEL_PASSWORD") or None,
         public_url=(env.get("OCELOT_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
         secret_key=env.get("OCELOT_SECRET_KEY") or None,
         worker_name=env.get("OCELOT_WORKER_NAME") or socket.gethostname(),
@@ -201,6 +232,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kill_grace_seconds=_float(env, "OCELOT_KILL_GRACE", 10.0),
         max_body_bytes=_int(env, "OCELOT_MAX_BODY_BYTES", 5 * 1024 * 1024),
         log_flush_seconds=_float(env, "OCELOT_LOG_FLUSH_SECONDS", 0.25),
+        log_store=_log_store(env.get("OCELOT_LOG_STORE")),
+        log_dir=Path(env["OCELOT_LOG_DIR"]).expanduser() if env.get("OCELOT_LOG_DIR") else None,
+        log_retention_days=_limit(
+            "OCELOT_LOG_RETENTION_DAYS", _float(env, "OCELOT_LOG_RETENTION_DAYS", 0), 0
+        ),
         lease_seconds=_float(env, "OCELOT_LEASE_SECONDS", 30.0),
         janitor_age_seconds=_float(env, "OCELOT_JANITOR_AGE", 24 * 3600.0),
         dependency_timeout=_float(env, "OCELOT_DEPENDENCY_TIMEOUT", 60.0),

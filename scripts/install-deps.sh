@@ -5,9 +5,9 @@ set -euo pipefail
 
 want=(git openssh-client redis-server docker.io busybox-static)
 if [ "${OCELOT_WITH_POSTGRES:-0}" = 1 ]; then
-  # test tier: PostgreSQL, a password-protected registry, an sshd on loopback and chromium
-  # (headless, for the dashboard's browser tests)
-  want+=(postgresql docker-registry apache2-utils openssh-server chromium)
+  # test tier: PostgreSQL, a password-protected registry, an sshd on loopback, chromium
+  # (headless, for the dashboard's browser tests) and redis-sentinel (the broker failover test)
+  want+=(postgresql docker-registry apache2-utils openssh-server chromium redis-sentinel)
 fi
 
 missing=()

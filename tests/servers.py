@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tests.waiting import eventually
@@ -49,7 +49,7 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.proc = subprocess.Popen(
             [
@@ -64,6 +64,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(workdir),
+                *extra,  # e.g. --replicaof (tests/sentinel.py)
             ],
             stdout=subprocess.DEVNULL,
             start_new_session=True,

@@ -75,12 +75,18 @@ class Stack:
     """The server side of Ocelot for a test session: DB, API (real HTTP), workers."""
 
     def __init__(
-        self, root: Path, redis: RedisServer, db: int = 1, env: Mapping[str, str] | None = None
+        self,
+        root: Path,
+        redis: RedisServer,
+        db: int = 1,
+        env: Mapping[str, str] | None = None,
+        broker_url: str | None = None,
     ) -> None:
         self.root = root
         self.redis = redis
-        # Its own Redis database, apart from the functional tier's (db 0).
-        self.broker_url = redis.url.rsplit("/", 1)[0] + f"/{db}"
+        # Its own Redis database, apart from the functional tier's (db 0); or a whole broker
+        # URL as given (sentinel://..., tests/sentinel.py).
+        self.broker_url = broker_url or redis.url.rsplit("/", 1)[0] + f"/{db}"
         self.env = {
             "OCELOT_HOME": str(root / "home"),
             "OCELOT_DATABASE_URL": f"sqlite:///{root / 'ocelot.db'}",

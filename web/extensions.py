@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import redis
 from flask import current_app
 
 from ocelot import queues
 from ocelot.db import make_engine
+from ocelot.redis_client import make_redis
 from ocelot.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
-        self.redis = redis.Redis.from_url(settings.broker_url)
+        self.redis = make_redis(settings)  # follows the primary when the URL is sentinel://
         self._celery: Celery | None = None
 
     def celery(self) -> Celery:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import redis
-
 from ocelot.db import make_engine
+from ocelot.redis_client import make_redis
 from ocelot.runner import RunContext
 from ocelot.settings import Settings
 
@@ -18,7 +17,7 @@ def get_context(settings: Settings) -> RunContext:
         _ctx = RunContext(
             settings=settings,
             engine=make_engine(settings),
-            redis=redis.Redis.from_url(settings.broker_url),
+            redis=make_redis(settings),
         )
     return _ctx
 

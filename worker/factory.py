@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import Celery
 
 from ocelot import queues
+from ocelot.redis_client import celery_broker
 from ocelot.settings import Settings, load_settings
 
 TASK_MODULES = [
@@ -27,9 +28,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
     """A Celery app for ``settings`` (default: from the environment). Its tasks are
     :class:`worker.base.OcelotTask` (resolved by name only when a task is registered)."""
     settings = settings or load_settings()
+    # A sentinel:// URL: kombu asks the Sentinels for the primary (master_name), and
+    # publishing retries through a failover (ocelot.redis_client).
+    broker_url, sentinel_options, publish_retry = celery_broker(settings)
     app = Celery(
         "ocelot",
-        broker=settings.broker_url,
+        broker=broker_url,
         include=TASK_MODULES,
         task_cls="worker.base:OcelotTask",
         set_as_current=False,
@@ -42,7 +46,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_default_queue=queues.CONTROL,
         task_create_missing_queues=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={"visibility_timeout": 3600, **sentinel_options},
         worker_send_task_events=False,
         beat_schedule={
             "reap-lost-builds": {
@@ -73,5 +77,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         },
         timezone="UTC",
     )
+    if publish_retry is not None:
+        app.conf.task_publish_retry_policy = publish_retry
     app.conf.ocelot_settings = settings
     return app

@@ -212,6 +212,46 @@ class Client:
     def delete_poll(self, full_name: str) -> None:
         self._json("DELETE", f"{repo_path(full_name)}/poll", repo=full_name)
 
+    # -- subscriptions (upstream → downstream) --------------------------------------------
+
+    def subscriptions(
+        self,
+        repo: str | None = None,
+        *,
+        downstream: str | None = None,
+        upstream: str | None = None,
+        upstream_branch: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Subscriptions; ``repo`` on either side, or by ``downstream`` / ``upstream``."""
+        given = {
+            "repo": repo,
+            "downstream": downstream,
+            "upstream": upstream,
+            "upstream_branch": upstream_branch,
+        }
+        params = {k: v for k, v in given.items() if v}
+        named = repo or downstream or upstream
+        data = self._json("GET", "/subscriptions", params=params, repo=named)
+        return list(data["subscriptions"])
+
+    def subscribe(
+        self,
+        downstream: str,
+        upstream: str,
+        *,
+        upstream_branch: str | None = None,
+        downstream_branch: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"downstream": downstream, "upstream": upstream}
+        if upstream_branch:
+            body["upstream_branch"] = upstream_branch
+        if downstream_branch:
+            body["downstream_branch"] = downstream_branch
+        return dict(self._json("POST", "/subscriptions", json=body))
+
+    def unsubscribe(self, subscription_id: int) -> None:
+        self._json("DELETE", f"/subscriptions/{subscription_id}")
+
     # -- builds ---------------------------------------------------------------------------
 
     def builds(

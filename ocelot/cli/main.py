@@ -21,6 +21,7 @@ from ocelot.cli.commands.local import init, validate
 from ocelot.cli.commands.logs import logs
 from ocelot.cli.commands.poll import poll
 from ocelot.cli.commands.repos import repos
+from ocelot.cli.commands.subscriptions import subscribe, subscriptions, unsubscribe
 from ocelot.cli.commands.watch import deliveries, unwatch, watch
 from ocelot.cli.commands.workers import workers
 from ocelot.errors import ConfigError, NotTracked, OcelotError
@@ -89,6 +90,8 @@ cli.add_command(creds)
 for command in (approve, decline):  # the trust boundary (untrusted pull requests)
     cli.add_command(command)
 for command in (watch, unwatch, deliveries, poll):  # forges (issue 3)
+    cli.add_command(command)
+for command in (subscribe, unsubscribe, subscriptions):  # upstream → downstream (issue 12)
     cli.add_command(command)
 
 # `ocelot lint` is the name the pipeline library's messages use; keep it as a quiet alias.

@@ -102,11 +102,30 @@ def build_header(build: Mapping[str, Any]) -> Table:
         ("trust", _optional(None if build.get("trusted", True) else _untrusted(build))),
         ("reason", _optional(build.get("failure_reason"), style_for("error"))),
         ("debug", _optional(_debug(build.get("kept_container")))),
+        ("images", _images(build.get("images"))),
     ]
     for label, value in rows:
         if value is not None:
             grid.add_row(label, value)
     return grid
+
+
+def _images(images: list[Mapping[str, Any]] | None) -> Text | None:
+    """One line per image a build_image stage made: id, reuse, pushed digests."""
+    if not images:
+        return None
+    lines = []
+    for entry in images:
+        line = f"{entry.get('stage')}: {str(entry.get('image_id'))[:19]}"
+        if entry.get("reused_from"):
+            line += f" (reused from {entry['reused_from']})"
+        pushed = entry.get("pushed") or {}
+        line += "".join(f"\n  pushed {tag}@{digest}" for tag, digest in pushed.items())
+        if not pushed and entry.get("tags"):
+            line += f"\n  {'tagged' if entry.get('tagged', True) else 'not tagged'}: "
+            line += ", ".join(entry["tags"])
+        lines.append(line)
+    return Text("\n".join(lines))
 
 
 def _debug(kept: str | None) -> str | None:

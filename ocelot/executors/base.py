@@ -158,6 +158,41 @@ def login_for(registry: str, logins: Sequence[RegistryLogin]) -> RegistryLogin |
 
 
 @dataclass(frozen=True)
+class ImageRequest:
+    """An image stage for :meth:`Executor.build_image`. Paths are relative to the workspace.
+
+    ``tags`` are applied on the daemon; ``push`` tags (a subset) are pushed with
+    ``push_login``. ``reusable`` maps a context digest to ``(image id, who built it)``: images
+    the runner vouches for (made by trusted builds), reused when the daemon still has one.
+    ``refused_registries``: a ``FROM`` image from one of them ends the stage before Docker
+    builds anything (a login the build may not use). ``logins``: for pulling ``FROM`` images.
+    """
+
+    dockerfile: str
+    context: str
+    tags: tuple[str, ...] = ()
+    push: tuple[str, ...] = ()
+    push_login: RegistryLogin | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict, repr=False)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    reusable: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    refused_registries: frozenset[str] = frozenset()
+    logins: Sequence[RegistryLogin] = ()
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """How an image stage ended: ``outcome`` as for any stage; the image's id, context digest,
+    the build it was reused from (None: built now) and ``{tag: digest}`` of what was pushed."""
+
+    outcome: StageOutcome
+    image_id: str | None = None
+    context: str | None = None
+    reused_from: str | None = None
+    pushed: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ResourceLimits:
     """Fences of a build's processes (``OCELOT_BUILD_*``); ``None`` or 0 means no limit.
 
@@ -217,6 +252,21 @@ class Executor(Protocol):
         a container of its own from that image, sharing the build's workspace; it is pulled
         with the matching one of ``registry_logins`` (the build's, as given to ``prepare``).
         """
+        ...
+
+    def build_image(
+        self,
+        key: BuildKey,
+        stage: str,
+        request: ImageRequest,
+        *,
+        on_output: OutputCallback,
+        should_stop: StopCheck,
+        timeout: float | None,
+    ) -> ImageOutcome:
+        """Build an image from the build's workspace on the worker's side (the build
+        environment never gets the means to build), stream Docker's output to ``on_output``,
+        tag it and push it. ``should_stop`` and ``timeout`` abandon the build or push."""
         ...
 
     def destroy(self, key: BuildKey) -> None:

@@ -50,12 +50,14 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from ocelot.errors import ExecutorError
-from ocelot.executors import deadman
+from ocelot.executors import deadman, docker_image
 from ocelot.executors.archives import home_archive
 from ocelot.executors.base import (
     NO_HOME_FILES,
     BuildKey,
     HomeFile,
+    ImageOutcome,
+    ImageRequest,
     OutputCallback,
     RegistryLogin,
     ResourceLimits,
@@ -208,6 +210,33 @@ class DockerExecutor:
                 code = exit_code(client, exec_id)
         return StageOutcome(code, seen.timed_out, seen.killed, error)
 
+    def build_image(
+        self,
+        key: BuildKey,
+        stage: str,
+        request: ImageRequest,
+        *,
+        on_output: OutputCallback,
+        should_stop: StopCheck,
+        timeout: float | None,
+    ) -> ImageOutcome:
+        """Build from the build container's workspace on the worker's side of the API
+        (:mod:`ocelot.executors.docker_image`); the build container gets no socket."""
+        client = self.client()
+        with (
+            self._stage_container(client, key, stage, None) as container,
+            self._api(f"build the image of stage {stage!r}"),
+        ):
+            return docker_image.build(
+                client,
+                container,
+                request,
+                memory=self.limits.memory,
+                on_output=on_output,
+                should_stop=should_stop,
+                timeout=timeout,
+            )
+
     def destroy(self, key: BuildKey) -> None:
         """Remove every container of the build attempt (build and stage ones) and its volume."""
         client = self.client()
@@ -315,8 +344,9 @@ class DockerExecutor:
         self, client: docker.DockerClient, image: str, logins: Sequence[RegistryLogin] = ()
     ) -> None:
         """Pull ``image`` with its registry's login if ``logins`` has one (every time, so a
-        revoked login takes effect at once); else use the daemon's copy or pull anonymously."""
-        login = image_login(image, logins)
+        revoked login takes effect at once); else use the daemon's copy or pull anonymously.
+        An image id (``sha256:...``, an image a build_image stage made) is never pulled."""
+        login = None if image.startswith("sha256:") else image_login(image, logins)
         if login is not None:
             self._pull_with_login(client, image, login)
             return

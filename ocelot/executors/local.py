@@ -46,6 +46,8 @@ from ocelot.executors.base import (
     NO_HOME_FILES,
     BuildKey,
     HomeFile,
+    ImageOutcome,
+    ImageRequest,
     OutputCallback,
     RegistryLogin,
     ResourceLimits,
@@ -173,6 +175,21 @@ class LocalExecutor:
             timed_out=seen.timed_out,
             killed=seen.killed,
             error=seen.error,
+        )
+
+    def build_image(
+        self,
+        key: BuildKey,
+        stage: str,
+        request: ImageRequest,
+        *,
+        on_output: OutputCallback,
+        should_stop: StopCheck,
+        timeout: float | None,
+    ) -> ImageOutcome:
+        """Image stages need a Docker daemon: this executor has none."""
+        raise ExecutorError(
+            f"stage {stage!r} builds an image, which needs a worker with the docker executor"
         )
 
     def destroy(self, key: BuildKey) -> None:

@@ -21,7 +21,7 @@ from ocelot.models.repo import Repo
 from ocelot.pipeline.layout import DEFAULT_PIPELINE
 from ocelot.status import FINISHED, WAITING, BuildStatus, StageStatus
 
-TRIGGERS = ("cli", "api", "push", "pull_request", "tag", "poll", "rebuild")
+TRIGGERS = ("cli", "api", "push", "pull_request", "tag", "poll", "rebuild", "upstream")
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -33,7 +33,12 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 class Build(Base):
     __tablename__ = "builds"
     # a repository's newest builds (dashboard strip, listings) without a sort of all of them
-    __table_args__ = (Index("ix_builds_repo_id_id", "repo_id", "id"),)
+    # and at most one build of a pipeline per repository per upstream build (subscriptions: a
+    # redelivered or concurrent finish of the upstream never builds the downstream twice)
+    __table_args__ = (
+        Index("ix_builds_repo_id_id", "repo_id", "id"),
+        Index("uq_builds_upstream", "repo_id", "upstream_build_id", "pipeline", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
@@ -83,6 +88,16 @@ class Build(Base):
     )
     event_id: Mapped[int | None] = mapped_column(Integer, index=True)
     waiting_for: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Images its build_image stages made (ocelot.runner.image_stage): one entry per stage
+    # and attempt, {stage, position, attempt, image_id, context, tags, pushed: {tag: digest},
+    # reused_from, trusted, note}.
+    images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Upstream → downstream (ocelot.services.subscriptions): for a build started because a
+    # subscribed repository's build passed, that repository, its build (the event's first
+    # build) and its commit; the stages see them as OCELOT_UPSTREAM_*.
+    upstream_repo: Mapped[str | None] = mapped_column(String(401))
+    upstream_build_id: Mapped[int | None] = mapped_column(Integer)
+    upstream_hash: Mapped[str | None] = mapped_column(String(64))
 
     repo: Mapped[Repo] = relationship(lazy="joined")
     stages: Mapped[list[Stage]] = relationship(
@@ -132,6 +147,16 @@ class Build(Base):
             "pipeline": self.pipeline,
             "event_id": self.event_id,
             "waiting_for": self.waiting_for if self.status in WAITING else None,
+            "images": list(self.images or []),
+            "upstream": (
+                {
+                    "repo": self.upstream_repo,
+                    "build_id": self.upstream_build_id,
+                    "hash": self.upstream_hash,
+                }
+                if self.upstream_repo
+                else None
+            ),
         }
         if with_stages:
             data["stages"] = [s.to_dict() for s in self.current_stages()]

@@ -7,7 +7,9 @@
    messages where it had one ("BuildTool must be specified", ...). Unknown keys are warnings.
 3. Meaning (here): regular expressions compile, trigger lines parse, working directories stay
    inside the workspace, timeouts are positive, stage names are present and distinct,
-   ``paths`` globs compile, ``depends_on`` lists no name twice.
+   ``paths`` globs compile, ``depends_on`` lists no name twice; ``build_image`` stages
+   (:mod:`ocelot.pipeline.images`): paths inside the checkout, tags that name known
+   variables and make valid references, ``image: "{BUILT}"`` only after such a stage.
 
 A file is valid when no issue has severity ``error``; :func:`ocelot.pipeline.plan.load_config`
 turns a valid file into a typed :class:`~ocelot.pipeline.plan.BuildConfig`.
@@ -15,11 +17,13 @@ turns a valid file into a typed :class:`~ocelot.pipeline.plan.BuildConfig`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ocelot.errors import ConfigError
+from ocelot.pipeline.images import BUILD_VARIABLES, BUILT, placeholders, reference_problem
 from ocelot.pipeline.parser import Issue, Path, Severity, format_path, parse
 from ocelot.pipeline.paths import compile_glob
 from ocelot.pipeline.schema import (
@@ -86,10 +90,69 @@ class _Semantics:
         stages = self.data.get("stages")
         if isinstance(stages, list):
             seen: dict[str, int] = {}
+            built = False  # an earlier stage builds an image
             for index, stage in enumerate(stages):
                 if isinstance(stage, dict):
                     self.stage(("stages", index), stage, seen)
+                    self.images(("stages", index), stage, built)
+                    built = built or isinstance(stage.get("build_image"), dict)
         return self.issues
+
+    def _env_names(self, *entries: Any) -> set[str]:
+        names = set(BUILD_VARIABLES)
+        for listed in entries:
+            if isinstance(listed, list):
+                names.update(e.split("=", 1)[0] for e in listed if isinstance(e, str) and "=" in e)
+        return names
+
+    def images(self, path: Path, stage: dict[str, Any], built: bool) -> None:
+        """``build_image`` and ``image`` of one stage (``built``: an earlier stage builds)."""
+        known = self._env_names(self.data.get("env"), stage.get("env"))
+        image = stage.get("image")
+        spec = stage.get("build_image")
+        if isinstance(image, str) and image == BUILT and not built:
+            self.report(
+                (*path, "image"),
+                f'image "{BUILT}" needs an earlier stage with build_image: none comes before',
+            )
+        elif isinstance(image, str):
+            for name in placeholders(image):
+                if name not in known and f"{{{name}}}" != BUILT:
+                    self.report((*path, "image"), self._unknown(name))
+        if not isinstance(spec, dict):
+            return
+        if image is not None:
+            self.report(
+                (*path, "image"),
+                "a build_image stage runs no container of its own, so image has no meaning here",
+            )
+        for key in ("dockerfile", "context"):
+            value = spec.get(key)
+            if isinstance(value, str) and normalise_workdir(value) is None:
+                self.report(
+                    (*path, "build_image", key),
+                    f"{key} {value!r} must stay inside the checkout "
+                    "(relative, not absolute, not leaving it with '..')",
+                )
+        tags = spec.get("tags")
+        for number, tag in enumerate(tags if isinstance(tags, list) else ()):
+            if not isinstance(tag, str) or not tag:
+                continue
+            where = (*path, "build_image", "tags", number)
+            names = placeholders(tag)
+            for name in names:
+                if name not in known:
+                    self.report(where, self._unknown(name))
+            problem = reference_problem(re.sub(r"\{[A-Za-z0-9_]+\}", "x", tag))
+            if problem is not None:
+                self.report(where, f"tag {tag!r} {problem}")
+
+    @staticmethod
+    def _unknown(name: str) -> str:
+        return (
+            f"{{{name}}} is not a variable of this stage: use Ocelot's build variables "
+            "(GIT_HASH_SHORT, GIT_BRANCH, BUILD_ID, ...) or a name of env"
+        )
 
     def branches(self, path: Path, value: Any) -> None:
         if not isinstance(value, list):

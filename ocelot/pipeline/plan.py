@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocelot.errors import ConfigError
+from ocelot.pipeline.images import ImageBuild
 from ocelot.pipeline.linter import check
 from ocelot.pipeline.parser import Issue
 from ocelot.pipeline.schema import normalise_workdir, parse_duration
@@ -27,6 +28,7 @@ from ocelot.pipeline.triggers import Changeset, Trigger, branch_matches, parse_t
 __all__ = [
     "STARTER_YML",
     "BuildConfig",
+    "ImageBuild",
     "StageConfig",
     "branch_allowed",
     "check_branch",
@@ -42,7 +44,8 @@ ALL_BRANCHES = "ALL"
 
 @dataclass(frozen=True)
 class StageConfig:
-    """One entry of ``stages``. ``timeout_seconds`` is the stage's own (None: use the build's)."""
+    """One entry of ``stages``. ``timeout_seconds`` is the stage's own (None: use the build's).
+    A stage runs ``script`` or, when ``build_image`` is set, builds an image (script empty)."""
 
     name: str
     script: tuple[str, ...]
@@ -54,6 +57,7 @@ class StageConfig:
     allow_failure: bool = False
     triggers: tuple[Trigger, ...] = ()
     trigger_branches: tuple[str, ...] = ()
+    build_image: ImageBuild | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def _stage(index: int, data: dict[str, Any]) -> StageConfig:
     trigger = data.get("trigger") or {}
     return StageConfig(
         name=_text(data.get("name")) or f"stage {index + 1}",
-        script=tuple(data["script"]),
+        script=tuple(data.get("script") or ()),
         env=_env(data.get("env")),
         working_dir=_workdir(data.get("working_dir")),
         image=_text(data.get("image")),
@@ -145,6 +149,21 @@ def _stage(index: int, data: dict[str, Any]) -> StageConfig:
         allow_failure=bool(data.get("allow_failure", False)),
         triggers=tuple(parse_trigger(line) for line in data.get("triggers") or ()),
         trigger_branches=tuple(trigger.get("branches") or ()),
+        build_image=_image_build(data.get("build_image")),
+    )
+
+
+def _image_build(data: dict[str, Any] | None) -> ImageBuild | None:
+    if data is None:
+        return None
+    context = _workdir(data.get("context")) or "."
+    default = "Dockerfile" if context == "." else posixpath.join(context, "Dockerfile")
+    return ImageBuild(
+        dockerfile=_workdir(data.get("dockerfile")) or default,
+        context=context,
+        tags=tuple(data["tags"]),
+        push=_text(data.get("push")),
+        build_args=dict(data.get("build_args") or {}),
     )
 
 

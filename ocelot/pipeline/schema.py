@@ -104,8 +104,19 @@ def _coerce(value: Any, node: dict[str, Any], path: Path, raw: dict[Path, str]) 
     shapes = _shapes(node)
     if isinstance(value, dict):
         props: dict[str, Any] = next((s["properties"] for s in shapes if "properties" in s), {})
+        extra: dict[str, Any] | None = next(
+            (
+                s["additionalProperties"]
+                for s in shapes
+                if isinstance(s.get("additionalProperties"), dict)
+            ),
+            None,
+        )  # a mapping of free keys (build_args): its values follow additionalProperties
         return {
-            k: _coerce(v, props[k], (*path, k), raw) if k in props else v for k, v in value.items()
+            k: _coerce(v, props.get(k, extra or {}), (*path, k), raw)
+            if k in props or extra is not None
+            else v
+            for k, v in value.items()
         }
     if isinstance(value, list):
         items = next((s["items"] for s in shapes if isinstance(s.get("items"), dict)), None)

@@ -52,6 +52,10 @@ def build_environment(
         env["GIT_TAG"] = build.tag
     if build.pr_id:
         env["OCELOT_PR_ID"] = build.pr_id
+    if build.upstream_repo:  # started by a subscribed repository's passing build
+        env["OCELOT_UPSTREAM_REPO"] = build.upstream_repo
+        env["OCELOT_UPSTREAM_BUILD_ID"] = str(build.upstream_build_id or "")
+        env["OCELOT_UPSTREAM_HASH"] = build.upstream_hash or ""
     env.update(config_env)
     env.update(stage_env)
     return env

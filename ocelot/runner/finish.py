@@ -11,7 +11,7 @@ from ocelot.logstream import publish_end
 from ocelot.models import Build
 from ocelot.pipeline import load_config
 from ocelot.retrying import outage_budget, retry_db
-from ocelot.runner import leftovers, pipelines
+from ocelot.runner import downstream, leftovers, pipelines
 from ocelot.runner.context import RunContext
 from ocelot.status import FINISHED, BuildStatus, StageStatus
 
@@ -75,6 +75,7 @@ def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
     publish_end(ctx.redis, build_id, status)
     ctx.build_finished(build_id, status)  # also when redelivered: dispatching is idempotent
     pipelines.upstream_ended(ctx, build_id, status)  # other pipelines' builds waiting for it
+    downstream.upstream_passed(ctx, build_id, status)  # repositories subscribed to it
     if leftovers.keeps(ctx, status):  # OCELOT_KEEP_CONTAINERS: kept for debugging
         leftovers.record_kept(ctx, BuildKey(build_id, attempt))
     else:

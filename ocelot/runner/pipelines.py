@@ -5,7 +5,8 @@ build`` without ``--pipeline``) is created for the ``default`` pipeline before a
 the commit. Its ``route``, which has the mirror, lists ``.ocelot/*.yml`` at the commit and
 adds, in the same transaction, one QUEUED build for every other pipeline whose ``branches``
 and ``paths`` let this event through (:func:`add_event_builds`); a forced build takes them
-all. They share the first build's ``event_id``, commit, changeset, trigger and trust
+all. They share the first build's ``event_id``, commit, changeset, trigger (and upstream
+build, :mod:`ocelot.services.subscriptions`) and trust
 (an untrusted build's pipelines are as untrusted as it, and they are made only once it was
 approved, so a fork cannot add a pipeline that skips approval or gets a secret). Each is then
 routed like any build: it reads its own file, and a fork's pipeline obeys the ``notify`` of
@@ -157,6 +158,9 @@ def _sibling(first: Build, name: str) -> Build:
         approved_at=first.approved_at,
         pipeline=name,
         event_id=first.event_id,
+        upstream_repo=first.upstream_repo,  # an upstream-triggered event (subscriptions)
+        upstream_build_id=first.upstream_build_id,
+        upstream_hash=first.upstream_hash,
     )
 
 

@@ -16,6 +16,7 @@ from ocelot.db import session_scope
 from ocelot.errors import OcelotError
 from ocelot.executors import BuildKey
 from ocelot.lifecycle import move
+from ocelot.logstore import writer_files
 from ocelot.logstream import LogWriter
 from ocelot.models import Build, Stage, utcnow
 from ocelot.pipeline import load_config
@@ -180,7 +181,12 @@ def attempt_banner(attempt: int, earlier: dict[str, Any] | None) -> str:
 def _mark_attempt(ctx: RunContext, key: BuildKey, earlier: dict[str, Any] | None) -> None:
     """Store (and publish) the banner of a new attempt, in its set-up section."""
     with LogWriter(
-        ctx.engine, ctx.redis, key.build_id, key.attempt, retry_seconds=outage_budget(ctx.settings)
+        ctx.engine,
+        ctx.redis,
+        key.build_id,
+        key.attempt,
+        retry_seconds=outage_budget(ctx.settings),
+        files=writer_files(ctx.settings),
     ) as writer:
         writer.line(attempt_banner(key.attempt, earlier))
 

@@ -96,6 +96,7 @@ class Abandoned:
     build_id: int
     attempt: int
     requeue_to: str | None  # the queue for a new attempt, or None if the build failed
+    owner: str | None = None  # the worker that ran the attempt: its host holds the containers
 
 
 def abandon(
@@ -120,6 +121,7 @@ def abandon(
         if expired_before is not None and lease is not None and lease >= expired_before:
             return None
         _end_stages(build, reason, f"not run: {reason}")
+        owner = build.worker
         build.history = [
             *(build.history or []),
             {
@@ -137,11 +139,13 @@ def abandon(
             )
             build.worker = None
             build.workspace = None
-            result = Abandoned(build_id, attempt, queue_for(build.machine_tag))
+            result = Abandoned(build_id, attempt, queue_for(build.machine_tag), owner)
         else:
             move(build, BuildStatus.FAILED, f"{reason} (attempt {attempt}; no retries left)")
-            result = Abandoned(build_id, attempt, None)
-    try:  # remove what we can of the dead attempt (works where the daemon is shared)
+            result = Abandoned(build_id, attempt, None, owner)
+    # What this host can remove of the dead attempt (all of it when it is the owner's host);
+    # the caller also asks the owner's own queue (queues.send_destroy): the other hosts'.
+    try:
         ctx.executor.destroy(BuildKey(build_id, attempt))
     except Exception:  # noqa: BLE001 - leftovers are the janitor's
         log.warning("could not remove the environment of build %s attempt %s", build_id, attempt)

@@ -54,6 +54,8 @@ class BuildSecrets:
     env: dict[str, str] = field(default_factory=dict, repr=False)
     values: list[str] = field(default_factory=list, repr=False)
     registries: list[RegistryLogin] = field(default_factory=list)
+    # the same logins by credential identifier (``build_image.push`` names one)
+    registry_ids: dict[str, RegistryLogin] = field(default_factory=dict)
     ssh_keys: dict[str, str] = field(default_factory=dict, repr=False)
     known_hosts: list[str] = field(default_factory=list)
     maven: list[MavenServer] = field(default_factory=list)
@@ -89,6 +91,7 @@ def load_build_secrets(session: Any, settings: Settings, build: Build) -> BuildS
                 secret.get("password", ""),
             )
             found.registries.append(login)
+            found.registry_ids[row.identifier] = login
         elif row.ctype == "repo" and fields.get("repo_type") in ("maven", "nexus"):
             found.maven.append(
                 MavenServer(row.identifier, fields.get("username", ""), secret.get("password", ""))
@@ -126,6 +129,8 @@ def check_images(found: BuildSecrets, config: BuildConfig) -> None:
     allowed = {login.registry for login in found.registries}
     images = [config.image, *(stage.image for stage in config.stages)]
     for image in filter(None, images):
+        if "{" in image:  # "{BUILT}" or placeholders: checked when the stage runs
+            continue
         registry = image_registry(image)
         if registry in found.withheld_registries and registry not in allowed:
             raise ExecutorError(

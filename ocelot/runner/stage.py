@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from ocelot import metrics
 from ocelot.db import session_scope
 from ocelot.errors import DatabaseUnreachable
 from ocelot.executors import BuildKey, RegistryLogin, StageOutcome
+from ocelot.logstore import writer_files
 from ocelot.logstream import LogWriter, Redactor
 from ocelot.models import Build, Stage, utcnow
 from ocelot.pipeline import (
@@ -27,6 +29,7 @@ from ocelot.retrying import outage_budget, retry_db
 from ocelot.runner.context import RunContext
 from ocelot.runner.environment import build_environment
 from ocelot.runner.finish import allowed_to_fail
+from ocelot.runner.image_stage import ImageJob, plan_image, run_image, stage_image
 from ocelot.runner.recovery import renew_lease
 from ocelot.runner.secrets import stage_secrets
 from ocelot.status import BuildStatus, StageStatus
@@ -98,9 +101,9 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
     )
     if plan is None:
         return
-    config, spec, argv, env, workdir, redact, logins = plan
+    config, spec, argv, env, workdir, redact, logins, job = plan
     outcome, tries, timed_out = _execute(
-        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact, logins
+        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact, logins, job
     )
     retry_db(
         lambda: _record(ctx, build_id, attempt, position, spec, outcome, tries, timed_out),
@@ -110,7 +113,14 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
 
 
 _Plan = tuple[
-    BuildConfig, StageConfig, list[str], dict[str, str], str, Redactor, Sequence[RegistryLogin]
+    BuildConfig,
+    StageConfig,
+    list[str],
+    dict[str, str],
+    str,
+    Redactor,
+    Sequence[RegistryLogin],
+    ImageJob | None,
 ]
 
 
@@ -138,9 +148,19 @@ def _begin(ctx: RunContext, build_id: int, attempt: int, position: int) -> _Plan
         argv, workdir = stage_command(spec, config, workspace)
         env = build_environment(session, build, workspace, spec.name, config.env, spec.env)
         secret_env, redact, logins = stage_secrets(session, ctx.settings, build)
+        job, failed = None, None  # an image stage, or a stage in an image one made
+        if spec.build_image is not None:
+            job = plan_image(session, ctx.settings, build, spec, position, env, secret_env)
+        else:
+            image, failed = stage_image(session, ctx.settings, build, spec, position, env)
+            spec = dataclasses.replace(spec, image=image)
         env.update(secret_env)  # account secrets come last (docs/ocelot-yml.md: environment)
         stage.status, stage.started_at = StageStatus.RUNNING, utcnow()
-    return config, spec, argv, env, workdir, redact, logins
+        if failed is not None:
+            stage.status, stage.finished_at = StageStatus.FAILED, utcnow()
+            stage.add_message(f"error: {failed}")
+            return None
+    return config, spec, argv, env, workdir, redact, logins, job
 
 
 def _execute(
@@ -153,6 +173,7 @@ def _execute(
     workdir: str,
     redact: Redactor,
     registry_logins: Sequence[RegistryLogin] = (),
+    image_job: ImageJob | None = None,
 ) -> tuple[StageOutcome, int, bool]:
     watch = _KillWatch(ctx, key.build_id, key.attempt)
     timeout = spec.timeout_seconds  # the build-level timeout is a deadline (_KillWatch)
@@ -167,6 +188,7 @@ def _execute(
         redact=redact,
         max_bytes=ctx.settings.max_log_bytes,
         retry_seconds=outage_budget(ctx.settings),
+        files=writer_files(ctx.settings),
     ) as writer:
         writer.set_stage(spec.name)
         while True:
@@ -174,19 +196,24 @@ def _execute(
             suffix = f" (try {tries} of {spec.retry + 1})" if spec.retry else ""
             writer.line(f"--- stage {spec.name}{suffix} ---")
             try:
-                outcome = ctx.executor.run_stage(
-                    key,
-                    spec.name,
-                    argv,
-                    env,
-                    workdir,
-                    image=spec.image,
-                    on_output=writer.write,
-                    should_stop=watch,
-                    timeout=timeout,
-                    grace=ctx.settings.kill_grace_seconds,
-                    registry_logins=registry_logins,  # a private stage image is pulled with them
-                )
+                if image_job is not None:  # build_image: built by the worker, not in a container
+                    outcome = run_image(
+                        ctx, key, spec, image_job, on_output=writer.write, should_stop=watch
+                    )
+                else:
+                    outcome = ctx.executor.run_stage(
+                        key,
+                        spec.name,
+                        argv,
+                        env,
+                        workdir,
+                        image=spec.image,
+                        on_output=writer.write,
+                        should_stop=watch,
+                        timeout=timeout,
+                        grace=ctx.settings.kill_grace_seconds,
+                        registry_logins=registry_logins,  # a private stage image: pulled with them
+                    )
             except DatabaseUnreachable as exc:  # the stage was stopped: no lease, no log
                 log.error("stage %s of build %s stopped: %s", spec.name, key.build_id, exc)
                 outcome = StageOutcome(exit_code=None, error=exc.message)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from ocelot import metrics
 from ocelot.db import session_scope
 from ocelot.errors import NotFound, OcelotError
+from ocelot.logstore import texts
 from ocelot.models import Build, LogChunk, utcnow
 from ocelot.models.notification import Notification
 from ocelot.notifiers import policy
@@ -145,12 +146,14 @@ def failing_log(session: Session, build: Build) -> tuple[str | None, str]:
         return None, ""
     failed = next((s for s in build.current_stages() if s.status == StageStatus.FAILED), None)
     name = failed.name if failed else None
-    query = select(LogChunk.text).where(
+    query = select(LogChunk.text, LogChunk.file_offset, LogChunk.size).where(
         LogChunk.build_id == build.id, LogChunk.attempt == build.attempt
     )
     query = query.where(LogChunk.stage == name) if name else query
     # the tail is all we need: read the newest chunks only
-    chunks = list(session.scalars(query.order_by(LogChunk.seq.desc()).limit(50)))
+    rows = session.execute(query.order_by(LogChunk.seq.desc()).limit(50)).all()
+    found = [(text, offset, size) for text, offset, size in rows]
+    chunks = texts(session.get_bind(), build.id, found)  # type: ignore[arg-type]
     return name, tail("".join(reversed(chunks)))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,9 +20,7 @@ def api_routes(app: Flask) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1"):
             continue
-        path = (
-            rule.rule.replace("<int:build_id>", "1").replace("<acct>", "a").replace("<name>", "b")
-        )
+        path = re.sub(r"<int:\w+>", "1", rule.rule).replace("<acct>", "a").replace("<name>", "b")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((method, path))
     return routes

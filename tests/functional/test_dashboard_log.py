@@ -24,7 +24,14 @@ def store(engine: Engine, build_id: int, parts: list[tuple[int, str | None, str]
     with session_scope(engine) as session:
         for seq, (attempt, stage, text) in enumerate(parts, start=1):
             session.add(
-                LogChunk(build_id=build_id, seq=seq, attempt=attempt, stage=stage, text=text)
+                LogChunk(
+                    build_id=build_id,
+                    seq=seq,
+                    attempt=attempt,
+                    stage=stage,
+                    text=text,
+                    unterminated=not text.endswith("\n"),
+                )
             )
 
 
@@ -141,4 +148,5 @@ def test_the_event_stream_sends_rendered_lines_with_their_attempt(
         "attempt": 2,
         "stage": "test",
         "lines": ['<span class="fg1">red</span>', "&lt;b&gt;"],
+        "continues": False,
     }

@@ -60,7 +60,8 @@ def container(name: str) -> docker.models.containers.Container | None:
     return found[0] if found else None
 
 
-JANITOR_DONE = re.compile(r"Task ocelot\.maintenance\.janitor\[[^\]]+\] succeeded")
+# beat's janitor fans out to each live worker's own queue, where janitor_here cleans that host
+JANITOR_DONE = re.compile(r"Task ocelot\.maintenance\.janitor_here\[[^\]]+\] succeeded")
 
 
 def run_janitor(stack: Stack, worker: Process) -> None:
@@ -70,7 +71,7 @@ def run_janitor(stack: Stack, worker: Process) -> None:
         return len(JANITOR_DONE.findall(worker.log.read_text(errors="replace")))
 
     before = runs()
-    make_celery(stack.settings).send_task(queues.MAINTENANCE_JANITOR, queue=queues.CONTROL)
+    make_celery(stack.settings).send_task(queues.MAINTENANCE_JANITOR, queue=queues.MAINTENANCE)
     eventually(
         lambda: runs() > before,
         30,

@@ -22,6 +22,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from ocelot import queues
 from ocelot.db import session_scope
 from ocelot.services.workers import list_workers
 from ocelot.status import WorkerState
@@ -30,6 +31,7 @@ from tests.dockerd import SecondDockerd
 from tests.servers import PostgresServer, Process, RedisServer
 from tests.stack import Stack, docker_ok, make_repo
 from tests.waiting import eventually
+from worker.factory import make_celery
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -156,6 +158,19 @@ def test_builds_spread_over_two_hosts_and_run_beside_their_container(
     assert samples[("ocelot_builds", (("status", "PASSED"), ("trigger", "api")))] == 30
     assert samples[("ocelot_workers", (("state", "alive"),))] == 2
 
+    # beat's janitor, taken by one host, reaches both: each cleans its own Docker
+    make_celery(stack.settings).send_task(queues.MAINTENANCE_JANITOR, queue=queues.MAINTENANCE)
+    for host, worker in hosts.workers.items():
+        eventually(
+            lambda worker=worker: (
+                "ocelot.maintenance.janitor_here" in worker.log.read_text()
+                and "succeeded"
+                in worker.log.read_text().split("ocelot.maintenance.janitor_here")[-1]
+            ),
+            60,
+            f"host-{host} to run its janitor",
+        )
+
 
 def test_a_second_worker_with_a_live_name_is_refused(hosts: Hosts) -> None:
     stack = hosts.stack
@@ -254,5 +269,5 @@ def test_a_postgresql_restart_re_runs_nothing(hosts: Hosts, tmp_path: Path) -> N
     hosts.postgres.down_for(4)
     builds = [stack.wait(i, timeout=300) for i in ids]
     assert [(b["status"], b["attempt"]) for b in builds] == [("PASSED", 1)] * 4, [
-        (b["id"], b["worker"], b["attempts"]) for b in builds
+        (b["id"], b["worker"], b["status"], b["failure_reason"], b["attempts"]) for b in builds
     ]

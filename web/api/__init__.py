@@ -13,6 +13,7 @@ from web.api import (  # noqa: F401 - routes register on import
     meta,
     polls,
     repos,
+    subscriptions,
     tokens,
     workers,
 )

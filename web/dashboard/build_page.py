@@ -155,7 +155,9 @@ def build_lines(build_id: int) -> ResponseReturnValue:
 @dashboard.get("/builds/<int:build_id>/events")
 def build_events(build_id: int) -> ResponseReturnValue:
     """The log from ``?after=SEQ`` on, live, as Server-Sent Events: ``log`` events carry the
-    chunk's attempt, stage and lines rendered to HTML; ``end`` carries the final status."""
+    chunk's attempt, stage and lines rendered to HTML, the last one still open when the chunk
+    ends inside a line, and ``continues`` when its first line is the rest of the line the
+    chunk before left open; ``end`` carries the final status."""
     svc = services()
     with session_scope(svc.engine) as db:
         build_service.get_build(db, build_id)  # 404 for an unknown build
@@ -163,17 +165,19 @@ def build_events(build_id: int) -> ResponseReturnValue:
 
     def events() -> Iterator[str]:
         states: dict[tuple[Any, Any], AnsiState] = {}
+        open_in: tuple[Any, Any] | None = None  # the section whose last chunk ended mid-line
         for event in follow(svc.engine, svc.redis, build_id):
             if event.kind == "keepalive":
                 yield ": keepalive\n\n"
                 continue
             data = event.data
             if event.kind == "log":
+                key = (data.get("attempt"), data.get("stage"))
+                text = str(data.get("text", ""))
+                continues, open_in = open_in == key, key if not text.endswith("\n") else None
                 if int(data.get("seq", 0)) <= after:
                     continue
-                key = (data.get("attempt"), data.get("stage"))
                 state = states.setdefault(key, AnsiState())
-                text = str(data.get("text", ""))
                 pieces = text.split("\n")
                 if pieces and pieces[-1] == "":
                     pieces.pop()
@@ -182,6 +186,7 @@ def build_events(build_id: int) -> ResponseReturnValue:
                     "attempt": data.get("attempt"),
                     "stage": data.get("stage"),
                     "lines": [line_html(piece, state) for piece in pieces],
+                    "continues": continues,
                 }
             yield f"event: {event.kind}\ndata: {json.dumps(data)}\n\n"
 

@@ -6,9 +6,13 @@
 * ``reconcile``: builds QUEUED in the database whose wake-up message is no longer in Redis
   (broker restarted, message lost) are published again. Duplicates are harmless: ``route``
   acts only on QUEUED rows and ``prepare`` claims with a compare-and-set.
-* ``janitor``: removes leftovers (containers, volumes, workspaces) labelled with this worker
-  whose build attempt is no longer running, except what failed builds keep for debugging
+* ``janitor``: fans out to every live worker's own queue (``janitor_here``), which removes
+  that host's leftovers (containers, volumes, workspaces) labelled with the worker whose
+  build attempt is no longer running, except what failed builds keep for debugging
   (``OCELOT_KEEP_CONTAINERS``) until ``OCELOT_JANITOR_AGE``. See :mod:`ocelot.runner.leftovers`.
+  Likewise the reaper asks a dead attempt's own worker (``destroy`` on its own queue) to
+  remove its containers: only that host's Docker has them; a dead host finds the message
+  when it comes back (and cleans up at start anyway).
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from ocelot import queues
+from ocelot import logstore, queues
 from ocelot.db import session_scope
+from ocelot.executors import BuildKey
 from ocelot.models import Build
 from ocelot.runner import leftovers
 from ocelot.runner.context import RunContext
 from ocelot.runner.pipelines import release_stranded
 from ocelot.runner.recovery import may_judge_leases, stale_queued
 from ocelot.runner.recovery import reap as reap_builds
+from ocelot.services.workers import list_workers
+from ocelot.status import WorkerState
 from worker.app import app
 from worker.base import OcelotTask
 
@@ -44,10 +51,13 @@ def ping(self: OcelotTask, reply_to: str | None = None) -> None:
 @app.task(name=queues.MAINTENANCE_REAP, bind=True)
 def reap(self: OcelotTask) -> int:
     """Builds that failed here (no retries left) are announced when the task ends."""
-    done = reap_builds(self.ctx, judge_leases=may_judge_leases(self.ctx))
+    ctx = self.ctx
+    done = reap_builds(ctx, judge_leases=may_judge_leases(ctx))
     for result in done:
         if result.requeue_to:
             queues.send_prepare(app, result.build_id, result.requeue_to)
+        if result.owner and result.owner != ctx.settings.worker_name:
+            queues.send_destroy(app, result.owner, result.build_id, result.attempt)
     return len(done)
 
 
@@ -95,6 +105,27 @@ def clean_leftovers(ctx: RunContext) -> list[str]:
 
 @app.task(name=queues.MAINTENANCE_JANITOR, bind=True)
 def janitor(self: OcelotTask) -> list[str]:
+    """Beat's janitor, taken by any host: hand it to every live worker's own queue, so each
+    host cleans its own Docker and disk (one host cannot reach another's). Logs of builds
+    past ``OCELOT_LOG_RETENTION_DAYS`` are removed here, once (:func:`ocelot.logstore.prune`)."""
+    with session_scope(self.ctx.engine) as session:
+        alive = [w.name for w in list_workers(session) if w.state == WorkerState.ALIVE]
+    for name in alive:
+        queues.send_janitor_here(app, name)
+    days = self.ctx.settings.log_retention_days  # OCELOT_LOG_RETENTION_DAYS
+    if days and (pruned := logstore.prune(self.ctx.engine, days)):
+        log.info("janitor: removed the logs of %s build(s) finished over %s days ago", pruned, days)
+    return alive
+
+
+@app.task(name=queues.MAINTENANCE_DESTROY, bind=True)
+def destroy(self: OcelotTask, build_id: int, attempt: int) -> None:
+    """Remove a dead attempt's containers and volume, on the host that ran it."""
+    self.ctx.executor.destroy(BuildKey(build_id, attempt))
+
+
+@app.task(name=queues.MAINTENANCE_JANITOR_HERE, bind=True)
+def janitor_here(self: OcelotTask) -> list[str]:
     """This worker's leftovers, then (Docker) every old Ocelot container and dangling image;
     running attempts and young kept ones are spared."""
     ctx = self.ctx

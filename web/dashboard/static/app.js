@@ -191,20 +191,29 @@
     return sec;
   };
 
-  // A chunk from the event stream: its lines go to the end of its stage's section.
+  // A chunk from the event stream: its lines go to the end of its stage's section. Its last
+  // line may be open (the chunk ended inside it): the next chunk then "continues" it.
   BuildLog.prototype.append = function (data) {
     var secs = this.sections();
     var sec = secs[secs.length - 1];
     var stage = data.stage || "";
+    var fresh = false;
     if (!sec || sec.dataset.attempt !== String(data.attempt) || sec.dataset.stage !== stage) {
       sec = this.newSection(data.attempt, data.stage);
+      fresh = true;
       this.refresh(); // a stage began: its row and the header change now, not at the next poll
     }
     var b = this.bounds(sec);
     var showing = b.hi >= b.last; // the tail is in the page: keep it so
     var box = sec.querySelector(".lines");
     var self = this;
-    data.lines.forEach(function (html) {
+    var lines = data.lines;
+    if (data.continues && !fresh && lines.length) {
+      var open = showing && box.lastElementChild; // the open line, already counted
+      if (open) { open.querySelector(".t").insertAdjacentHTML("beforeend", lines[0]); }
+      lines = lines.slice(1);
+    }
+    lines.forEach(function (html) {
       self.total += 1;
       b.last = self.total;
       if (showing) {
