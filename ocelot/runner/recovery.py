@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
@@ -96,7 +96,8 @@ class Abandoned:
     build_id: int
     attempt: int
     requeue_to: str | None  # the queue for a new attempt, or None if the build failed
-    owner: str | None = None  # the worker that ran the attempt: its host holds the containers
+    # the worker that ran the attempt (its host holds the containers); not part of equality
+    owner: str | None = field(default=None, compare=False)
 
 
 def abandon(

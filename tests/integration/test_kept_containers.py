@@ -99,7 +99,10 @@ def test_a_kept_container_survives_the_janitors_until_admin_prune(
     build = keeper.wait(build_id)
     assert build["status"] == "FAILED", build
     name = f"ocelot-{keeper.settings.instance}-{build_id}-1"
-    assert build["kept_container"] == name
+    # finish publishes the status first and records what it keeps right after
+    eventually(
+        lambda: keeper.get(build_id)["kept_container"] == name, 30, "the kept container's name"
+    )
     kept = container(name)
     assert kept is not None and kept.status == "running"
 
