@@ -5,7 +5,8 @@ Floors (what the same work costs without Ocelot):
   * one ``docker run`` plus four ``docker exec`` for a 5-stage Docker build;
   * a no-op Celery chain as long as the build's chain (route, prepare, stage, finish) for a
     1-stage build on the local executor;
-  * 2 / (docker run floor) builds per second for 100 queued builds on one worker running 2;
+  * two concurrent ``docker run --rm`` loops (runs per second) for 100 queued builds on one
+    worker running 2;
   * one ``ocelot status --build-id N`` for how late ``ocelot build --wait`` returns after the
     build ends (bench/cli_wait.py);
   * ``GET /healthz`` through the same WSGI app for the dashboard's server times: the home
@@ -24,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -109,6 +111,27 @@ class Runner:
         return elapsed
 
 
+def concurrent_docker_runs(loops: int, seconds: float) -> float:
+    """``docker run --rm`` per second from ``loops`` loops running side by side for about
+    ``seconds``: what the daemon sustains with that concurrency on this machine (issue 14:
+    ``2 / one run's latency`` overstated it)."""
+    stop = time.perf_counter() + seconds
+    counts = [0] * loops
+
+    def loop(n: int) -> None:
+        while time.perf_counter() < stop:
+            sh("docker", "run", "--rm", IMAGE, "true")
+            counts[n] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(loops)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
 def noop_chain(stack: Stack, length: int) -> float:
     app = make_celery(stack.settings)
     r = redis_lib.Redis.from_url(stack.broker_url)
@@ -191,12 +214,12 @@ def main() -> int:
         results.append(cli_wait.row(cli_wait.measure(stack, repo("wait", cli_wait.YML), RUNS)))
 
         elapsed = run.many(one, QUEUED)
-        rate, floor_rate = QUEUED / elapsed, 2 / floor1
+        rate, floor_rate = QUEUED / elapsed, concurrent_docker_runs(2, 20.0)
         results.append(
             (
                 f"{QUEUED} queued 1-stage Docker builds, 1 worker x 2",
                 f"{rate:.2f} builds/s",
-                f"2 / docker run = {floor_rate:.2f} builds/s",
+                f"2 concurrent `docker run --rm` loops {floor_rate:.2f} runs/s",
                 f"{rate / floor_rate:.2f}x",
             )
         )

@@ -102,10 +102,14 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
     checkout = workspace_dir(ctx, key)
     try:
         with LeaseKeeper(ctx, build_id, attempt):
-            with clone_credentials(ctx, repo_id) as git_env:
-                mirror = gitops.mirror_with(
-                    ctx.settings.mirrors, str(repo_id), url, commit, git_env
-                )
+
+            def fetch() -> Path:  # reads the account's clone credentials: retried on a blip
+                with clone_credentials(ctx, repo_id) as git_env:
+                    return gitops.mirror_with(
+                        ctx.settings.mirrors, str(repo_id), url, commit, git_env
+                    )
+
+            mirror = retry_db(fetch, what=f"fetching the commit of build {build_id}", budget=budget)
             shutil.rmtree(checkout, ignore_errors=True)
             gitops.checkout(mirror, commit, checkout)
             # with the account's registry logins, ssh keys and maven settings
