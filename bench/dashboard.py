@@ -13,13 +13,12 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from ocelot.db import dispose_engines, make_engine, migrate, session_scope
@@ -27,6 +26,7 @@ from ocelot.models import Build, LogChunk, Repo, Stage, utcnow
 from ocelot.services.tokens import create_token
 from ocelot.settings import load_settings
 from ocelot.status import BuildStatus, StageStatus
+from tests.sqlcount import counted
 from web import create_app
 
 REPOS = int(os.environ.get("OCELOT_BENCH_DASH_REPOS", "1000"))
@@ -110,20 +110,6 @@ def seed(engine: Engine) -> int:
     return build_id
 
 
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def server_times(get: Callable[[], Any], runs: int) -> list[float]:
     get()  # warm: templates compiled, connections open
     samples = []
@@ -167,7 +153,7 @@ def measure() -> list[tuple[str, str, str, str]]:
             (f"home page, {REPOS} repositories ({REPOS * BUILDS_PER_REPO} builds)", "/", 0.100),
             (f"build page, {LOG_LINES:,}-line log", f"/builds/{build_id}", 0.150),
         ):
-            with counting(engine) as statements:
+            with counted(engine) as statements:
                 client.get(path)
             took = p95(server_times(lambda path=path: client.get(path), REQUESTS))
             rows.append(

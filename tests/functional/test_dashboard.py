@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
@@ -28,6 +26,7 @@ from ocelot.services.repos import add_repo
 from ocelot.services.tokens import create_token, revoke_token
 from ocelot.settings import Settings
 from ocelot.status import BuildStatus
+from tests.sqlcount import counted
 from web import create_app
 from web.dashboard.auth import SESSION_KEY_FILE, session_secret
 
@@ -322,27 +321,14 @@ def test_home_groups_repos_with_their_last_build(signed_in: FlaskClient, engine:
 def test_home_needs_the_same_queries_for_one_repo_or_many(
     signed_in: FlaskClient, engine: Engine
 ) -> None:
-    @contextmanager
-    def counted() -> Iterator[list[str]]:
-        seen: list[str] = []
-
-        def count(*args: Any) -> None:
-            seen.append(args[2])
-
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            yield seen
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
-
     for _ in range(3):
         make_build(engine, "acme/one", status=BuildStatus.PASSED)
-    with counted() as few:
+    with counted(engine) as few:
         assert signed_in.get("/").status_code == 200
     for n in range(6):
         for _ in range(3):
             make_build(engine, f"acme/many{n}", status=BuildStatus.FAILED, group=f"g{n % 2}")
-    with counted() as many:
+    with counted(engine) as many:
         page = signed_in.get("/")
     assert page.status_code == 200 and "acme/many5" in page.get_data(as_text=True)
     assert len(many) == len(few), (few, many)

@@ -15,7 +15,8 @@ from ocelot.loglines import outline, read_lines
 from ocelot.models import LogChunk
 from ocelot.status import BuildStatus
 from tests.functional.test_dashboard import make_build
-from tests.functional.test_dashboard_pages import counted, signed_in  # noqa: F401 - fixture
+from tests.functional.test_dashboard_pages import signed_in  # noqa: F401 - fixture
+from tests.sqlcount import counted
 from web.dashboard.build_page import PAGE_LINES
 
 

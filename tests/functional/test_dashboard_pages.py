@@ -4,14 +4,12 @@ filters, pagination, build now (roles, CSRF), escaping, the SVG charts, the quer
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ocelot.db import session_scope
@@ -20,6 +18,7 @@ from ocelot.services.workers import register
 from ocelot.settings import load_settings
 from ocelot.status import BuildStatus
 from tests.functional.test_dashboard import csrf_of, make_build, mint, sign_in
+from tests.sqlcount import counted
 
 
 def read_client(client: FlaskClient, engine: Engine) -> FlaskClient:
@@ -35,20 +34,6 @@ def signed_in(client: FlaskClient, engine: Engine) -> FlaskClient:
 
 def rows(page: str) -> list[int]:
     return [int(n) for n in re.findall(r'class="build-row" data-build="(\d+)"', page)]
-
-
-@contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_the_repo_page_renders_for_a_read_session(client: FlaskClient, engine: Engine) -> None:

@@ -11,8 +11,6 @@ as differences before and after what a test does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +19,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ocelot import queues
@@ -39,6 +37,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.webhooks import body, signed_headers
 from tests.functional.notify_support import finished_build
 from tests.functional.runner_support import Runner, ocelot_yml, stage
+from tests.sqlcount import counted
 from web import create_app
 from web.extensions import services
 
@@ -302,20 +301,6 @@ def test_a_final_status_that_is_rolled_back_is_not_observed(
     assert count == _histogram(before, "ocelot_build_duration_seconds", status="KILLED")[0] + 1
 
 
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def test_a_scrape_makes_the_same_few_statements_whatever_the_number_of_builds(
     app: Flask, client: FlaskClient, engine: Engine, settings: Settings
 ) -> None:
@@ -324,7 +309,7 @@ def test_a_scrape_makes_the_same_few_statements_whatever_the_number_of_builds(
     make_builds(engine, [("RUNNING", "push")], worker="w1")
     web_engine = app.extensions["ocelot"].engine
     scrape(client)  # the first scrape may load what SQLAlchemy caches
-    with statements(web_engine) as few:
+    with counted(web_engine) as few:
         scrape(client)
     statuses = ["PASSED", "FAILED", "QUEUED", "RUNNING", "KILLED", "SKIPPED"]
     triggers = ["push", "cli", "api", "tag", "poll"]
@@ -335,7 +320,7 @@ def test_a_scrape_makes_the_same_few_statements_whatever_the_number_of_builds(
         machine_tag=None,
     )
     make_builds(engine, [("QUEUED", "push")] * 5, machine_tag="mac")
-    with statements(web_engine) as many:
+    with counted(web_engine) as many:
         samples = scrape(client)
     assert sum(samples["ocelot_builds"].values()) == 66
     assert len(many) == len(few), (few, many)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from ocelot.cli.main import cli
 from tests.unit.test_cli_client import FakeServer, Stream, free_port
@@ -59,31 +58,6 @@ def make_build(
     }
     build.update(extra)
     return build
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def run(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run ``ocelot ARGS`` in an empty directory (no checkout), pointed at the fake server."""
-    monkeypatch.chdir(tmp_path)
-    env = {
-        "OCELOT_URL": server.url,
-        "OCELOT_TOKEN": "tok",
-        "NO_COLOR": "1",
-        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        "OCELOT_CONFIG": None,
-        "COLUMNS": "80",
-    }
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.mark.parametrize(

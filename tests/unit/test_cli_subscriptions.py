@@ -5,14 +5,8 @@ server does (its bodies and its errors)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from click.testing import CliRunner, Result
-
-from ocelot.cli.main import cli
 from tests.unit.test_cli_client import FakeServer
 
 PATH = "/api/v1/subscriptions"
@@ -32,31 +26,6 @@ def make_sub(
     }
     sub.update(extra)
     return sub
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def run(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run ``ocelot ARGS`` in an empty directory (no checkout), pointed at the fake server."""
-    monkeypatch.chdir(tmp_path)
-    env = {
-        "OCELOT_URL": server.url,
-        "OCELOT_TOKEN": "tok",
-        "NO_COLOR": "1",
-        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        "OCELOT_CONFIG": None,
-        "COLUMNS": "80",
-    }
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 def test_subscribe_sends_the_branches_and_says_what_will_happen(

@@ -4,14 +4,8 @@ answers ``GET /api/v1/workers`` (the shape the server's registry sends)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from click.testing import CliRunner, Result
-
-from ocelot.cli.main import cli
 from tests.unit.test_cli_client import FakeServer
 
 
@@ -42,31 +36,6 @@ WORKERS = [
     make_worker("mac-1", "lost", executor="local", tags=["mac", "arm"], last_seen_seconds=95.0),
     make_worker("old", "stopped", capacity=4, last_seen_seconds=7300.0),
 ]
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def run(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run ``ocelot ARGS`` in an empty directory, pointed at the fake server, no colour."""
-    monkeypatch.chdir(tmp_path)
-    env = {
-        "OCELOT_URL": server.url,
-        "OCELOT_TOKEN": "tok",
-        "NO_COLOR": "1",
-        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        "OCELOT_CONFIG": None,
-        "COLUMNS": "80",
-    }
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 def test_workers_table_has_a_row_per_worker_in_80_columns(server: FakeServer, run: Any) -> None:
