@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.test_cli_client import FakeServer
-from tests.unit.test_cli_commands import make_build, run, server
-
-__all__ = ["run", "server"]  # the fixtures
+from tests.unit.test_cli_commands import make_build
 
 
 def test_build_pipeline_sends_it_and_says_so(server: FakeServer, run: Any) -> None:
