@@ -163,7 +163,10 @@ class Stack:
 
     def wait(self, build_id: int, timeout: float = 90) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
-            build = self.get(build_id)
+            resp = self.client.get(f"/api/v1/builds/{build_id}", headers=self.auth)
+            if resp.status_code != 200:  # e.g. the first request after a database restart
+                return None
+            build: dict[str, Any] = resp.get_json()
             return build if build["status"] in FINISHED else None
 
         def what() -> str:
