@@ -316,6 +316,8 @@ def test_home_groups_repos_with_their_last_build(signed_in: FlaskClient, engine:
     assert row.count('class="dot ') == 2
     only = signed_in.get("/?group=backend").get_data(as_text=True)
     assert "acme/db" in only and "acme/web" not in only and "acme/idle" not in only
+    # the filter still offers every group
+    assert '<option value="frontend"' in only and '<option value="backend" selected' in only
 
 
 def test_home_needs_the_same_queries_for_one_repo_or_many(
@@ -340,6 +342,8 @@ def test_the_strip_shows_the_last_twenty(signed_in: FlaskClient, engine: Engine)
     page = signed_in.get("/").get_data(as_text=True)
     assert page.count('class="dot ') == 20
     assert f'/builds/{ids[2]}"' not in page and f'/builds/{ids[3]}"' in page
+    shown = [int(n) for n in re.findall(r'class="dot s-passed" href="/builds/(\d+)"', page)]
+    assert shown == ids[3:]  # oldest left, newest right
 
 
 def test_the_build_page_escapes_the_log(signed_in: FlaskClient, engine: Engine) -> None:

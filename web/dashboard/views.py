@@ -21,7 +21,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
-from sqlalchemy import and_, func, select
+from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.orm import Session
 
 from ocelot.db import session_scope
@@ -177,45 +177,28 @@ class HomeRow:
 @dashboard.get("/")
 def home() -> ResponseReturnValue:
     """Repositories by group, each with its last build and a strip of its last results.
-    Four queries whatever the number of repositories: groups, repositories, the last
-    :data:`STRIP` results of each, and the times of each one's last build."""
+    Three queries whatever the number of repositories (four with a group filter): the
+    repositories, the last :data:`STRIP` results of each, and the details of each one's
+    last build; plus the group names when a filter hides some."""
     group = request.args.get("group") or None
     with session_scope(services().engine) as db:
-        groups = [
-            name for name in db.scalars(select(Repo.group).distinct().order_by(Repo.group)) if name
-        ]
-        repo_query = select(Repo.id, Repo.full_name, Repo.acct, Repo.name, Repo.group)
+        repo_query = select(Repo.id, Repo.full_name, Repo.group)
         if group:
             repo_query = repo_query.where(Repo.group == group)
         repos = db.execute(repo_query.order_by(Repo.group, Repo.full_name)).all()
-        # each repository's STRIP-th newest build id, found through the (repo_id, id) index:
-        # the builds from there on are its strip; no scan of older builds
-        floor = (
-            select(Build.id)
-            .where(Build.repo_id == Repo.id)
-            .order_by(Build.id.desc())
-            .limit(1)
-            .offset(STRIP - 1)
-            .correlate(Repo)
-            .scalar_subquery()
-        )
-        floors = select(Repo.id.label("repo_id"), func.coalesce(floor, 0).label("floor"))
         if group:
-            floors = floors.where(Repo.group == group)
-        # materialized: else the planner may fold it in and run the subquery per build row
-        cut = floors.cte("floors").prefix_with("MATERIALIZED")
-        conn = db.connection()  # plain rows: no ORM work for 20 rows per repository
-        rows = conn.execute(
-            select(Build.id, Build.repo_id, Build.status)
-            .join(cut, and_(Build.repo_id == cut.c.repo_id, Build.id >= cut.c.floor))
-            .order_by(Build.repo_id, Build.id.desc())
-        ).all()
-        newest: dict[int, int] = {}
-        for build_id, repo_id, *_ in rows:
-            newest.setdefault(repo_id, build_id)
+            names = db.scalars(select(Repo.group).distinct().order_by(Repo.group))
+            groups = [name for name in names if name]
+        else:  # every repository is listed: its groups are all there are
+            groups = sorted({repo.group for repo in repos if repo.group})
+        conn = db.connection()
+        strips = _strips(conn, group)
+        newest = [max(ids_and_statuses)[0] for ids_and_statuses in strips.values()]
         last_rows = conn.execute(
             select(
                 Build.id,
+                Build.repo_id,
+                Build.status,
                 Build.hash,
                 Build.branch,
                 Build.tag,
@@ -223,36 +206,30 @@ def home() -> ResponseReturnValue:
                 Build.queued_at,
                 Build.started_at,
                 Build.finished_at,
-            ).where(Build.id.in_(list(newest.values())))
+            ).where(Build.id.in_(newest))
         ).all()
-    times = {row.id: row for row in last_rows}
-    prefix = url_for("dashboard.build_page", build_id=0)[:-1]  # one url_for, not one per dot
-    latest: dict[int, LastBuild] = {}
-    dots: dict[int, list[str]] = {}
-    opening = {str(st): f'<a class="dot s-{st.lower()}" href="{prefix}' for st in BuildStatus}
-    bucket: list[str] = []
-    for build_id, repo_id, status in rows:  # by repository, newest first
-        if repo_id not in latest:
-            bucket = dots[repo_id] = []
-            last = times[build_id]
-            latest[repo_id] = LastBuild(
-                id=build_id,
-                status=status,
-                ref=_ref(last.branch, last.tag, last.pr_id),
-                hash_short=last.hash[:7] if last.hash else None,
-                age=age(last.finished_at or last.started_at or last.queued_at),
-                duration=span(_seconds(last.started_at, last.finished_at)),
-            )
-        bucket.append(f'{opening[status]}{build_id}" title="#{build_id} {status}"></a>')
+    latest = {
+        last.repo_id: LastBuild(
+            id=last.id,
+            status=last.status,
+            ref=_ref(last.branch, last.tag, last.pr_id),
+            hash_short=last.hash[:7] if last.hash else None,
+            age=age(last.finished_at or last.started_at or last.queued_at),
+            duration=span(_seconds(last.started_at, last.finished_at)),
+        )
+        for last in last_rows
+    }
+    build_prefix = url_for("dashboard.build_page", build_id=0)[:-1]  # one url_for, not 20,000
+    opening = {str(st): f'<a class="dot s-{st.lower()}" href="{build_prefix}' for st in BuildStatus}
     grouped: OrderedDict[str, list[HomeRow]] = OrderedDict()
     for repo in repos:
+        # oldest left, newest right; made here: 20,000 dots are too many for Jinja
+        strip = "".join(
+            f'{opening[status]}{build_id}" title="#{build_id} {status}"></a>'
+            for build_id, status in sorted(strips.get(repo.id, ()))
+        )
         grouped.setdefault(repo.group or "", []).append(
-            HomeRow(
-                full_name=repo.full_name,
-                last=latest.get(repo.id),
-                # oldest left, newest right; made here: 20,000 dots are too many for Jinja
-                strip=Markup("".join(reversed(dots.get(repo.id, [])))),
-            )
+            HomeRow(full_name=repo.full_name, last=latest.get(repo.id), strip=Markup(strip))
         )
     repo_prefix = url_for("dashboard.repo_page", acct="a", name="b")[: -len("a/b")]
     return render_template(
@@ -261,7 +238,49 @@ def home() -> ResponseReturnValue:
         groups=groups,
         group=group,
         repo_prefix=repo_prefix,
+        build_prefix=build_prefix,
     )
+
+
+def _strips(conn: Connection, group: str | None) -> dict[int, list[tuple[int, str]]]:
+    """``(build id, status)`` of the last :data:`STRIP` builds of each repository (of
+    ``group``), by repository id, in no particular order.
+
+    Each repository's STRIP-th newest build id is found through the ``(repo_id, id)`` index,
+    and the builds from there on are its strip: no scan of older builds. The CTE is
+    materialized, else SQLite may fold it in and run the subquery per build row. The rows
+    (20,000 for 1,000 repositories) are read from the driver's cursor as plain tuples: a
+    result row object each would cost as much as the query itself.
+    """
+    floor = (
+        select(Build.id)
+        .where(Build.repo_id == Repo.id)
+        .order_by(Build.id.desc())
+        .limit(1)
+        .offset(STRIP - 1)
+        .correlate(Repo)
+        .scalar_subquery()
+    )
+    floors = select(Repo.id.label("repo_id"), func.coalesce(floor, 0).label("floor"))
+    if group:
+        floors = floors.where(Repo.group == group)
+    cut = floors.cte("floors").prefix_with("MATERIALIZED")
+    result = conn.execute(
+        select(Build.id, Build.repo_id, Build.status).join(
+            cut, and_(Build.repo_id == cut.c.repo_id, Build.id >= cut.c.floor)
+        )
+    )
+    try:
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+    finally:
+        result.close()
+    strips: dict[int, list[tuple[int, str]]] = {}
+    for build_id, repo_id, status in rows:
+        found = strips.get(repo_id)
+        if found is None:
+            found = strips[repo_id] = []
+        found.append((build_id, status))
+    return strips
 
 
 # --- actions (role build) ------------------------------------------------------------------
