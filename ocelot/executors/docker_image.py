@@ -50,6 +50,7 @@ from ocelot.executors.image_context import (
     add_file,
     base_images,
     context_digest,
+    ignore_patterns,
     repack,
 )
 from ocelot.pipeline.images import reference_registry_and_tag
@@ -317,9 +318,12 @@ def _read_context(container: Container, request: ImageRequest, out: IO[bytes]) -
     """Write the context tar into ``out``; return its digest and where its Dockerfile is."""
     top = WORKSPACE if request.context == "." else f"{WORKSPACE}/{request.context}"
     inside = _inside(request.dockerfile, request.context)
+    ignore = ignore_patterns(_read_optional(container, f"{top}/.dockerignore"))
     with tempfile.TemporaryFile(prefix="ocelot-workspace-") as raw:
         _fetch(container, top, raw, f"context {request.context}")
-        found = repack(raw, posixpath.basename(top), out, keep=(inside,) if inside else ())
+        found = repack(
+            raw, posixpath.basename(top), out, keep=(inside,) if inside else (), ignore=ignore
+        )
     if inside is not None:
         text = found.files.get(inside)
         if text is None:
@@ -348,6 +352,14 @@ def _fetch(container: Container, path: str, out: IO[bytes], what: str) -> None:
     for chunk in bits:
         out.write(chunk)
     out.seek(0)
+
+
+def _read_optional(container: Container, path: str) -> bytes | None:
+    """The bytes of the file at ``path``, or None when there is no such file."""
+    try:
+        return _read_file(container, path, path)
+    except ExecutorError:
+        return None
 
 
 def _read_file(container: Container, path: str, name: str) -> bytes:

@@ -3,10 +3,14 @@ Docker builds from, and the content digest that says whether an image can be reu
 
 :func:`repack` reads the tar Docker's ``get_archive`` gives for ``/workspace/<context>``
 (every name under one top directory), writes a tar whose names are relative to the context,
-leaves out every ``.git`` directory, and hashes what it keeps. :func:`context_digest` turns
-those hashes, the Dockerfile and the build arguments into the label value
-``ocelot.context``: the same Dockerfile, files (names, types, modes, contents, link targets;
-not owners or times) and build arguments give the same digest, in any order and on any host.
+leaves out every ``.git`` directory and what the context's ``.dockerignore`` excludes (read
+by :func:`ignore_patterns`, matched with docker-py's own matcher, the rules of
+``docker build``: the Dockerfile and ``.dockerignore`` are always sent), and hashes what it
+keeps, so a change to an ignored file neither reaches the image nor defeats its reuse.
+:func:`context_digest` turns those hashes, the Dockerfile and the build arguments into the
+label value ``ocelot.context``: the same Dockerfile, files (names, types, modes, contents,
+link targets; not owners or times) and build arguments give the same digest, in any order
+and on any host.
 
 :func:`base_images` lists a Dockerfile's ``FROM`` images, so the runner can refuse an image a
 build may not use before Docker is asked (see :mod:`ocelot.runner.secrets`).
@@ -21,6 +25,8 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
+
+from docker.utils.build import PatternMatcher
 
 DIGEST_VERSION = "ocelot-image-context-v1"
 MOVED_DOCKERFILE = ".ocelot.Dockerfile"
@@ -48,10 +54,26 @@ def _relative(name: str, top: str) -> str | None:
     return name[len(prefix) :] if name.startswith(prefix) else name
 
 
-def repack(source: IO[bytes], top: str, out: IO[bytes], keep: tuple[str, ...] = ()) -> Repacked:
+def ignore_patterns(dockerignore: bytes | None) -> list[str]:
+    """The patterns of a ``.dockerignore`` file (comments and blank lines dropped)."""
+    if not dockerignore:
+        return []
+    lines = dockerignore.decode("utf-8", "replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def repack(
+    source: IO[bytes],
+    top: str,
+    out: IO[bytes],
+    keep: tuple[str, ...] = (),
+    ignore: list[str] | None = None,
+) -> Repacked:
     """Copy the tar ``source`` (names under ``top``) to ``out`` with names relative to
-    ``top``, without ``.git``; ``keep``: relative paths whose bytes to return as well."""
+    ``top``, without ``.git`` nor what the ``.dockerignore`` patterns ``ignore`` exclude;
+    ``keep``: relative paths whose bytes to return as well (never excluded)."""
     found = Repacked()
+    matcher = PatternMatcher(list(ignore) + [f"!{name}" for name in keep]) if ignore else None
     with (
         tarfile.open(fileobj=source, mode="r|*") as src,
         tarfile.open(fileobj=out, mode="w") as dst,
@@ -59,6 +81,8 @@ def repack(source: IO[bytes], top: str, out: IO[bytes], keep: tuple[str, ...] = 
         for member in src:
             name = _relative(member.name, top)
             if name is None or ".git" in name.split("/"):
+                continue
+            if matcher is not None and matcher.matches(name):
                 continue
             member.name = name
             mode = f"{member.mode & 0o7777:o}"

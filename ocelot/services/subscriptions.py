@@ -240,3 +240,17 @@ def trigger_downstream(session: Session, build: Build) -> list[int]:
             continue
         queued.append(downstream.id)
     return queued
+
+
+def downstream_of(session: Session, build_id: int) -> list[dict[str, object]]:
+    """The builds that build ``build_id`` triggered through subscriptions (one query)."""
+    rows = session.execute(
+        select(Build.id, Repo.full_name, Build.pipeline, Build.status)
+        .join(Repo, Repo.id == Build.repo_id)
+        .where(Build.upstream_build_id == build_id, Build.trigger == UPSTREAM_TRIGGER)
+        .order_by(Build.id)
+    ).all()
+    return [
+        {"id": row.id, "repo": row.full_name, "pipeline": row.pipeline, "status": row.status}
+        for row in rows
+    ]

@@ -442,3 +442,29 @@ def test_static_files_are_served_signed_out(client: FlaskClient, tmp_path: Path)
     css = client.get("/dashboard/static/app.css")
     assert css.status_code == 200 and "text/css" in css.content_type
     assert client.get("/dashboard/static/app.js").status_code == 200
+
+
+def test_the_build_page_links_upstream_and_downstream_builds(
+    signed_in: FlaskClient, engine: Engine
+) -> None:
+    lib = make_build(engine, "acme/lib", status=BuildStatus.PASSED)
+    app = make_build(
+        engine,
+        "acme/app",
+        status=BuildStatus.FAILED,
+        trigger="upstream",
+        triggered_by=f"acme/lib#{lib}",
+        upstream_repo="acme/lib",
+        upstream_build_id=lib,
+        upstream_hash="cd" * 20,
+    )
+    page = signed_in.get(f"/builds/{app}").get_data(as_text=True)
+    upstream = page[page.index('id="upstream"') :]
+    assert upstream.startswith(f'id="upstream"><a href="/builds/{lib}">acme/lib#{lib}</a>')
+    assert "<code>cdcdcdc</code>" in upstream[: upstream.index("</dd>")]
+    page = signed_in.get(f"/builds/{lib}").get_data(as_text=True)
+    downstream = page[page.index('id="downstream"') :]
+    downstream = downstream[: downstream.index("</dd>")]
+    assert f'href="/builds/{app}">acme/app#{app} FAILED</a>' in downstream
+    assert 'id="upstream"' not in page
+    assert 'id="downstream"' not in signed_in.get(f"/builds/{app}").get_data(as_text=True)

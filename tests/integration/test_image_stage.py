@@ -157,14 +157,17 @@ def test_an_unchanged_dockerfile_and_context_reuses_the_image(
     stages = [{"name": "base", "build_image": image}]
     files = {"ocelot.yml": pipeline(stages), "README": "one",
              "base/Dockerfile": BASE_DOCKERFILE,
-             "base/deps.txt": "requests==1\n"}  # fmt: skip
+             "base/deps.txt": "requests==1\n",
+             "base/.dockerignore": "# not part of the image\nnotes/\n",
+             "base/notes/todo.md": "one"}  # fmt: skip
     make_repo(tmp_path / "repo", files)
     repo = stack.add_repo(tmp_path / "repo", "reuseacct/app")
     first = stack.wait(stack.build(repo, branch="master"), timeout=180)
     assert first["status"] == "PASSED", (first, stack.logs(first["id"]))
     assert "RAN-THE-RUN-STEP" in stack.logs(first["id"])
 
-    make_repo(tmp_path / "repo", {"README": "two: only app code changed"})
+    # app code and a file the context's .dockerignore leaves out
+    make_repo(tmp_path / "repo", {"README": "two", "base/notes/todo.md": "two"})
     second = stack.wait(stack.build(repo, branch="master"), timeout=120)
     log = stack.logs(second["id"])
     assert second["status"] == "PASSED", (second, log)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import io
 import tarfile
 
-from ocelot.executors.image_context import add_file, base_images, context_digest, repack
+from ocelot.executors.image_context import (
+    add_file,
+    base_images,
+    context_digest,
+    ignore_patterns,
+    repack,
+)
 
 
 def archive(
@@ -60,6 +66,53 @@ def test_the_context_tar_is_relative_to_the_context_without_git() -> None:
         assert tar.extractfile("app.py").read() == b"print(1)\n"  # type: ignore[union-attr]
     assert sorted(names) == [".ocelot.Dockerfile", "Dockerfile", "app.py", "sub/x"]
     assert found.count == 3
+
+
+IGNORE = b"""# build outputs and notes
+node_modules
+*.md
+docs/**
+!docs/keep.md
+
+"""
+
+
+def test_dockerignore_patterns_leave_files_out_of_the_context_and_its_digest() -> None:
+    patterns = ignore_patterns(IGNORE)
+    assert patterns == ["node_modules", "*.md", "docs/**", "!docs/keep.md"]
+    files = {
+        **FILES,
+        ".dockerignore": IGNORE,
+        "README.md": b"notes",
+        "node_modules/left/index.js": b"x",
+        "docs/a.txt": b"a",
+        "docs/keep.md": b"kept",
+    }
+    out = io.BytesIO()
+    found = repack(archive(files), "workspace", out, keep=("Dockerfile",), ignore=patterns)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        names = sorted(name for name in tar.getnames() if not tar.getmember(name).isdir())
+    # the Dockerfile and .dockerignore always go; an exception brings a file back
+    assert names == [".dockerignore", "Dockerfile", "app.py", "docs/keep.md", "sub/x"]
+
+    def with_ignore(extra: dict[str, bytes]) -> str:
+        buf = io.BytesIO()
+        kept = repack(
+            archive({**files, **extra}), "workspace", buf, keep=("Dockerfile",), ignore=patterns
+        )
+        return context_digest(kept.entries, "Dockerfile", kept.files["Dockerfile"], {})
+
+    base = with_ignore({})
+    assert base == context_digest(found.entries, "Dockerfile", found.files["Dockerfile"], {})
+    # an ignored file changes nothing; a kept one does
+    assert with_ignore({"README.md": b"other notes", "node_modules/new.js": b"y"}) == base
+    assert with_ignore({"docs/keep.md": b"changed"}) != base
+    # a pattern naming the Dockerfile does not leave it out
+    out = io.BytesIO()
+    found = repack(archive(files), "workspace", out, keep=("Dockerfile",), ignore=["Dockerfile"])
+    assert "Dockerfile" in found.files
+    assert ignore_patterns(None) == [] and ignore_patterns(b"\n# only a comment\n") == []
 
 
 def test_base_images_skip_earlier_stages_and_flags() -> None:

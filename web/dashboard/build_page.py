@@ -20,6 +20,7 @@ from ocelot.db import session_scope
 from ocelot.loglines import Line, Outline, Section, lines_in, outline
 from ocelot.logstream import follow, stored_chunks
 from ocelot.services import builds as build_service
+from ocelot.services import subscriptions as subscription_service
 from ocelot.status import FINISHED, WAITING, BuildStatus
 from web.dashboard.ansi import AnsiState, line_html
 from web.dashboard.blueprint import dashboard
@@ -51,6 +52,7 @@ def build_facts(build_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         data["waiting"] = build.status in WAITING
         data["pending_approval"] = build.status == BuildStatus.PENDING_APPROVAL
         data["approved_at_dt"] = build.approved_at
+        data["downstream"] = subscription_service.downstream_of(db, build.id)
         stages = [
             {
                 **stage.to_dict(),
