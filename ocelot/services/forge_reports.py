@@ -6,7 +6,9 @@ can never move a forge backwards (a "running" report arriving after the build pa
 "passed"). Repositories on plain git, builds without a commit, and accounts without a vcs
 token are skipped (logged, not errors): a forge report never fails or blocks a build.
 
-PR comments: the first report of a pull request *claims* the ``pr_comments`` row (unique per
+PR comments: one per pull request. With several pipelines it has a line per pipeline (the
+newest build of each for the PR's commit), so each pipeline's report edits its own line in.
+The first report of a pull request *claims* the ``pr_comments`` row (unique per
 repo and PR) before asking the forge to create the comment, so two concurrent reports cannot
 both create one; the loser is told to retry and then edits the comment the winner created.
 """
@@ -14,6 +16,7 @@ both create one; the loser is told to retry and then edits the comment the winne
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -85,15 +88,38 @@ def set_status(
     return state
 
 
-def comment_body(settings: Settings, build: Build) -> str:
-    state, description = describe(build)
+def comment_body(settings: Settings, build: Build, runs: Sequence[Build] = ()) -> str:
+    """The PR comment: ``build``'s result, or with several pipelines (``runs``: the newest
+    build of each pipeline for this commit) one line per pipeline."""
     sha = (build.hash or "")[:7]
-    return (
-        f"{ICONS[state]} **{description}** for `{sha}`"
-        f" ({build.trigger} by {build.triggered_by or 'unknown'}).\n\n"
-        f"Details: {build_url(settings, build.id)}\n\n"
-        "<sub>This comment is edited as builds of this pull request progress.</sub>"
-    )
+    origin = f"({build.trigger} by {build.triggered_by or 'unknown'})"
+    footer = "<sub>This comment is edited as builds of this pull request progress.</sub>"
+    if len(runs) <= 1:
+        state, description = describe(build)
+        return (
+            f"{ICONS[state]} **{description}** for `{sha}` {origin}.\n\n"
+            f"Details: {build_url(settings, build.id)}\n\n{footer}"
+        )
+    lines = []
+    for run in runs:
+        state, description = describe(run)
+        lines.append(
+            f"- {ICONS[state]} pipeline **{run.pipeline}**: {description}"
+            f" ({build_url(settings, run.id)})"
+        )
+    return f"Ocelot on `{sha}` {origin}:\n\n" + "\n".join(lines) + f"\n\n{footer}"
+
+
+def pipeline_runs(session: Session, build: Build) -> list[Build]:
+    """The newest build of each pipeline for ``build``'s pull request and commit, by name."""
+    newest: dict[str, Build] = {}
+    for run in session.scalars(
+        select(Build)
+        .where(Build.repo_id == build.repo_id, Build.pr_id == build.pr_id, Build.hash == build.hash)
+        .order_by(Build.id.desc())
+    ):
+        newest.setdefault(run.pipeline, run)
+    return [newest[name] for name in sorted(newest)]
 
 
 def update_comment(
@@ -108,7 +134,8 @@ def update_comment(
     client = _forge_for(session, settings, build, forge)
     if client is None:
         return None
-    repo, pr_id, body = build.repo.full_name, build.pr_id, comment_body(settings, build)
+    body = comment_body(settings, build, pipeline_runs(session, build))
+    repo, pr_id = build.repo.full_name, build.pr_id
     where = (PrComment.repo_id == build.repo_id, PrComment.pr_id == pr_id)
     row = session.scalar(select(PrComment).where(*where))
     if row is not None and row.comment_id != CLAIMING:

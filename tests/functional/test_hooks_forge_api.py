@@ -59,7 +59,13 @@ def forge(fake: FakeForge, name: str = "github") -> Forge:
     return get_forge(name, fake.url, TOKEN)
 
 
-def make_build(engine: Engine, status: str, pr_id: str | None = "2", repo: str = "acme/app") -> int:
+def make_build(
+    engine: Engine,
+    status: str,
+    pr_id: str | None = "2",
+    repo: str = "acme/app",
+    pipeline: str = "default",
+) -> int:
     with session_scope(engine) as session:
         try:
             add_repo(session, repo, "https://example.invalid/x.git", "github")
@@ -68,7 +74,7 @@ def make_build(engine: Engine, status: str, pr_id: str | None = "2", repo: str =
     with session_scope(engine) as session:
         build = create_build(
             session, repo, branch="master", hash=SHA, trigger="pull_request", pr_id=pr_id,
-            triggered_by="octocat",
+            triggered_by="octocat", pipeline=pipeline,
         )  # fmt: skip
         build.status = status
         return build.id
@@ -141,6 +147,39 @@ def test_pr_comment_is_created_once_then_edited(
     assert len(edited) == 2
     assert "running" in created[0].body["body"]
     assert "failed" in edited[0].body["body"] and "passed" in edited[1].body["body"]
+
+
+def test_the_pr_comment_has_a_line_per_pipeline(
+    fake: FakeForge, engine: Engine, settings: Settings
+) -> None:
+    client = forge(fake)
+    app = make_build(engine, "PASSED")
+    image = make_build(engine, "RUNNING", pipeline="base-image")
+    with session_scope(engine) as session:
+        comment_id = forge_reports.update_comment(session, settings, app, client)
+    set_status(engine, image, "FAILED")
+    with session_scope(engine) as session:
+        assert forge_reports.update_comment(session, settings, image, client) == comment_id
+    [created] = fake.calls("POST", "/comments")
+    [edited] = fake.calls("PATCH", f"/issues/comments/{comment_id}")
+    url = f"{settings.public_url}/builds"
+    assert created.body["body"].splitlines()[2:4] == [
+        f"- ⏳ pipeline **base-image**: Ocelot build {image} running ({url}/{image})",
+        f"- ✅ pipeline **default**: Ocelot build {app} passed ({url}/{app})",
+    ]
+    assert (
+        f"- ❌ pipeline **base-image**: Ocelot build {image} failed ({url}/{image})"
+        in edited.body["body"]
+    )
+    # a build of another commit of the PR is not listed with these
+    with session_scope(engine) as session:
+        other = session.get(Build, image)
+        assert other is not None
+        other.hash = "f" * 40
+    with session_scope(engine) as session:
+        forge_reports.update_comment(session, settings, app, client)
+    last = fake.calls("PATCH", f"/issues/comments/{comment_id}")[-1]
+    assert "pipeline" not in last.body["body"] and "passed" in last.body["body"]
 
 
 def test_no_comment_for_a_build_that_is_not_a_pr(
