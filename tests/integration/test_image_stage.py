@@ -43,6 +43,27 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     reg = Registry(tmp_path_factory.mktemp("image-registry"), USER, PASSWORD)
     yield reg
     reg.stop()
+    remove_images_built_here(reg.host)
+
+
+OUR_ACCOUNTS = ("imgacct/", "reuseacct/", "killimg/", "forkimg/")
+
+
+def remove_images_built_here(registry_host: str) -> None:
+    """Leave the daemon as these tests found it: every image they built (labelled with the
+    build that made it) or tagged for their registry goes."""
+    client = docker.from_env()
+    for image in client.images.list(filters={"label": "ocelot.built_by"}):
+        made_by = str(image.labels.get("ocelot.built_by", ""))
+        if not made_by.startswith(OUR_ACCOUNTS):
+            continue  # another Ocelot's image on this daemon
+        tags = image.tags or []
+        if tags and not all(t.startswith((f"{registry_host}/", "local/app:")) for t in tags):
+            continue  # also tagged for something else: not ours alone
+        try:
+            client.images.remove(image.id, force=True)
+        except docker.errors.APIError:
+            pass  # in use by a container another test still has, or already gone
 
 
 def add_cred(stack: Stack, ctype: str, body: dict[str, str]) -> None:
