@@ -17,18 +17,19 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, bindparam, false, select
+from sqlalchemy.orm import Session, selectinload
 
 from ocelot.errors import Conflict, InvalidRequest, NotFound
 from ocelot.lifecycle import move
-from ocelot.models import Build, Repo, utcnow
+from ocelot.models import Build, utcnow
 from ocelot.models.build import TRIGGERS
 from ocelot.pipeline.layout import DEFAULT_PIPELINE, config_path, name_problem
 from ocelot.services.repos import get_repo
 from ocelot.status import FINISHED, WAITING, BuildStatus
 
 _HASH = re.compile(r"^[0-9a-fA-F]{4,64}$")
+_HEX = re.compile(r"^[0-9a-f]{1,64}$")
 
 
 def create_build(
@@ -115,14 +116,26 @@ def list_builds(
     limit: int = 20,
     pipeline: str | None = None,
 ) -> Sequence[Build]:
-    """Builds newest first, filtered by repo, hash prefix, branch and pipeline."""
-    query = select(Build).join(Repo).order_by(Build.id.desc()).limit(max(1, min(limit, 500)))
+    """Builds newest first, filtered by repo, hash prefix, branch and pipeline. A fixed
+    number of statements whatever the number of rows: the repository (when named), the
+    builds with their repository, and the stages of all of them at once.
+
+    Each filter has an index (:class:`~ocelot.models.Build`): ``(repo_id, id)`` walked
+    backwards for a repository's newest, ``(repo_id, branch, id)`` and ``(branch, id)`` for
+    a branch, ``(repo_id, pipeline, id)`` and ``(pipeline, id)`` for a pipeline, ``hash``
+    (``varchar_pattern_ops`` in PostgreSQL) for a hash prefix."""
+    query = (
+        select(Build)
+        .options(selectinload(Build.stages))
+        .order_by(Build.id.desc())
+        .limit(max(1, min(limit, 500)))
+    )
     if full_name:
         query = query.where(Build.repo_id == get_repo(session, full_name).id)
     if hash_prefix:
         if not _HASH.match(hash_prefix) and len(hash_prefix) < 4:
             raise InvalidRequest("a hash prefix needs at least 4 hex digits")
-        query = query.where(Build.hash.startswith(hash_prefix.lower()))
+        query = query.where(*hash_prefix_filter(session, hash_prefix.lower()))
     if branch:
         query = query.where(Build.branch == branch)
     if pipeline:
@@ -130,6 +143,23 @@ def list_builds(
             raise InvalidRequest(problem)
         query = query.where(Build.pipeline == pipeline)
     return list(session.scalars(query).unique())
+
+
+def hash_prefix_filter(session: Session, prefix: str) -> list[ColumnElement[bool]]:
+    """``hash`` starts with ``prefix`` (lower-case hex), in a form the ``hash`` index serves.
+    PostgreSQL turns ``LIKE 'abc%'`` into a range on its ``varchar_pattern_ops`` index when
+    it sees the pattern, so the pattern is written into the statement, not bound: a
+    statement psycopg has prepared may get a generic plan, which cannot (checked hex, so
+    nothing to escape). SQLite's LIKE ignores case and so no index: there the range is
+    written out, the hashes from ``prefix`` up to the prefix with its last digit one higher
+    (binary order)."""
+    if not _HEX.match(prefix):
+        return [false()]  # stored hashes are lower-case hex: nothing else matches
+    like = Build.hash.like(bindparam("hash_prefix", prefix + "%", literal_execute=True))
+    if session.get_bind().dialect.name != "sqlite":
+        return [like]
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return [Build.hash >= prefix, Build.hash < upper, like]
 
 
 def kill_build(session: Session, build_id: int, by: str | None) -> Build:

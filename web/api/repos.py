@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from ocelot.db import session_scope
@@ -16,9 +16,10 @@ from web.extensions import services
 
 @api.get("/repos")
 def list_repos() -> ResponseReturnValue:
+    """Tracked repositories by name, each with ``last_build`` (None before its first)."""
     with session_scope(services().engine) as session:
-        rows = repo_service.list_repos(session, request.args.get("group"))
-        return jsonify({"repos": [r.to_dict() for r in rows]})
+        repos = repo_service.repo_list_json(session, request.args.get("group"))
+    return Response(f'{{"repos": {repos}}}\n', mimetype="application/json")
 
 
 @api.post("/repos")
