@@ -13,7 +13,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ocelot.models.base import Base, UTCDateTime, iso, utcnow
@@ -45,7 +55,16 @@ class Build(Base):
         Index("ix_builds_repo_id_pipeline_id", "repo_id", "pipeline", "id"),
         Index("ix_builds_pipeline_id", "pipeline", "id"),
         Index("ix_builds_hash", "hash", postgresql_ops={"hash": "varchar_pattern_ops"}),
-        Index("uq_builds_upstream", "repo_id", "upstream_build_id", "pipeline", unique=True),
+        # partial: a rebuild of a downstream build keeps its upstream (OCELOT_UPSTREAM_*)
+        Index(
+            "uq_builds_upstream",
+            "upstream_build_id",
+            "repo_id",
+            "pipeline",
+            unique=True,
+            sqlite_where=text("trigger = 'upstream'"),
+            postgresql_where=text("trigger = 'upstream'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

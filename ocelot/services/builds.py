@@ -199,6 +199,9 @@ def rebuild(session: Session, build_id: int, by: str | None) -> Build:
         trust_reason=old.trust_reason,
         pipeline=old.pipeline,
     )
+    # still a build of what the upstream built: its stages see the same OCELOT_UPSTREAM_*
+    new.upstream_repo, new.upstream_build_id = old.upstream_repo, old.upstream_build_id
+    new.upstream_hash = old.upstream_hash
     if not new.trusted:
         new.approved_by, new.approved_at = by or "unknown", utcnow()
     return new

@@ -215,9 +215,10 @@ def trigger_downstream(session: Session, build: Build) -> list[int]:
     for sub in subs:
         done = session.scalar(
             select(Build.id).where(
-                Build.repo_id == sub.downstream_id,
                 Build.upstream_build_id == event,
+                Build.repo_id == sub.downstream_id,
                 Build.pipeline == DEFAULT_PIPELINE,
+                Build.trigger == UPSTREAM_TRIGGER,
             )
         )
         if done is not None:

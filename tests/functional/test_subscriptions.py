@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from ocelot.db import session_scope
 from ocelot.models import Build
-from ocelot.services.subscriptions import subscribe, trigger_downstream
+from ocelot.services.builds import rebuild
+from ocelot.services.subscriptions import downstream_of, subscribe, trigger_downstream
 from ocelot.services.tokens import create_token
 from ocelot.status import BuildStatus
 from tests.functional.runner_support import Runner, ocelot_yml, stage
@@ -241,6 +242,24 @@ def test_a_chain_a_b_c_builds_each_downstream_with_its_upstream(runner: Runner) 
     assert runner.finish(lib["id"], 1) == BuildStatus.PASSED
     assert runner.ctx.take_wakeups() == []
     assert len(builds_of(runner, "acme/app")) == 1
+    with session_scope(runner.engine) as session:
+        assert downstream_of(session, lib["id"]) == [
+            {"id": app["id"], "repo": "acme/app", "pipeline": "default", "status": "PASSED"}
+        ]
+
+    # a rebuild of the downstream is still a build of what the upstream built
+    with session_scope(runner.engine) as session:
+        again = rebuild(session, app["id"], "someone").id
+    ran = play(runner, again)  # and, passing, it builds its own downstream again
+    assert ran[0] == again and len(ran) == 2
+    assert builds_of(runner, "acme/site")[-1]["triggered_by"] == f"acme/app#{again}"
+    assert env_lines(runner, again)["OCELOT_UPSTREAM_BUILD_ID"] == str(lib["id"])
+    assert env_lines(runner, again)["OCELOT_UPSTREAM_HASH"] == lib_sha
+    assert env_lines(runner, again)["OCELOT_TRIGGER"] == "rebuild"
+    with session_scope(runner.engine) as session:  # it is not one the upstream triggered
+        assert [d["id"] for d in downstream_of(session, lib["id"])] == [app["id"]]
+        lib_build = session.get(Build, lib["id"])
+        assert lib_build is not None and trigger_downstream(session, lib_build) == []
 
 
 def test_one_downstream_build_per_upstream_event_when_all_its_pipelines_passed(
