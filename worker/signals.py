@@ -4,13 +4,16 @@
 Worker:
 
 * ``worker_process_init`` (after fork): each pool process gets its own DB connections and
-  Docker client;
+  Docker client, and its background remover (:mod:`ocelot.runner.remover`: ``finish``'s
+  clean-up off the path of the next build);
+* ``worker_process_shutdown``: a pool process finishes its queued removals before it exits;
 * ``worker_ready``: start the registry heartbeat (:mod:`worker.registry`); remove leftovers
-  of this worker from before a crash (janitor);
+  of this worker from before a crash (janitor); Docker: hold the build containers' stdin
+  and start the warm pool's filler (:mod:`ocelot.executors.warm_pool`);
 * ``worker_shutting_down`` (SIGTERM/SIGINT): hand this worker's running builds back, so
   another worker runs them as a new attempt instead of leaving them ``RUNNING`` until the
-  lease ends; a build out of retries fails, and is announced; then the registry marks the
-  worker stopped.
+  lease ends; a build out of retries fails, and is announced; the warm pool is removed; then
+  the registry marks the worker stopped.
 
 Tasks:
 
@@ -42,6 +45,7 @@ from celery.signals import (
     task_postrun,
     task_retry,
     worker_process_init,
+    worker_process_shutdown,
     worker_ready,
     worker_shutting_down,
 )
@@ -50,9 +54,9 @@ from sqlalchemy import select
 from ocelot import queues
 from ocelot.db import dispose_engines, session_scope
 from ocelot.errors import DatabaseUnreachable
-from ocelot.executors import deadman
+from ocelot.executors import deadman, warm_pool
 from ocelot.models import Build
-from ocelot.runner import RunContext, pipelines
+from ocelot.runner import RunContext, pipelines, remover
 from ocelot.runner.context import Announcement
 from ocelot.runner.recovery import abandon, fail_build
 from ocelot.status import BuildStatus
@@ -94,6 +98,13 @@ def _after_fork(**_: object) -> None:
     dispose_engines()
     reset_context()
     deadman.after_fork()  # a pool process must not hold its build containers alive
+    remover.enable()
+
+
+@worker_process_shutdown.connect
+def _process_exiting(**_: object) -> None:
+    if not remover.drain():
+        log.warning("exiting with removals still queued; the janitor removes what is left")
 
 
 @worker_ready.connect
@@ -125,9 +136,14 @@ def _hold_containers(ctx: RunContext) -> None:
 
         executor = ctx.executor
         assert isinstance(executor, DockerExecutor)
-        deadman.hold(executor.new_client, executor.holder_labels())
+        holder = deadman.hold(executor.new_client, executor.holder_labels())
     except Exception:  # containers then live until removed, as without the switch
         log.exception("could not start holding the build containers' stdin")
+        return
+    try:
+        warm_pool.start(executor, ctx.settings.max_builds, holder)
+    except Exception:  # builds then make their own containers
+        log.exception("could not start the warm pool")
 
 
 @worker_shutting_down.connect
@@ -153,6 +169,7 @@ def _shutting_down(sig: str = "", how: str = "", exitcode: int = 0, **_: object)
     except Exception:
         log.exception("could not hand builds back on shutdown")
     finally:
+        warm_pool.stop()  # after the hand-back: no build claims a container any more
         control_pool.stop()
         registry.stop()  # the registry row: stopped, the name free
         dispose_engines()

@@ -64,6 +64,8 @@ def make_executor(settings: Settings, instance: str | None = None) -> Executor:
             docker_host=settings.docker_host,
             instance=settings.instance if instance is None else instance,
             limits=limits_from(settings),
+            warm=settings.warm_containers,
+            pool_root=settings.home / "warm-pool",
         )
     if settings.worker_executor == "local":
         from ocelot.executors.local import LocalExecutor

@@ -75,10 +75,12 @@ class StdinHolder:
         self._make_client = make_client
         self.labels = labels
         self.held: dict[str, socket.socket] = {}
+        self.names: dict[str, str] = {}  # what each held container was called when last seen
         self._pid = os.getpid()
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ocelot-stdin-holder", daemon=True)
         self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
@@ -86,19 +88,48 @@ class StdinHolder:
     def stop(self) -> None:
         self._halt.set()
 
+    def hold_now(self, container_id: str, name: str) -> None:
+        """Hold a container this process just started (the warm pool's), without waiting for
+        the next sweep. Never raises: the sweep tries again."""
+        with self._lock:
+            if container_id in self.held:
+                return
+            try:
+                if self._client is None:
+                    self._client = self._make_client()
+                self.held[container_id] = _attach(self._client, container_id)
+            except (DockerException, requests.RequestException, OSError) as exc:
+                log.warning("could not hold the stdin of container %s: %s", name, exc)
+                return
+            self.names[container_id] = name
+            log.info("holding the stdin of container %s", name)
+
     def sweep(self) -> None:
         """Attach to the containers not held yet; let go of those that are gone."""
+        with self._lock:
+            self._sweep()
+
+    def _sweep(self) -> None:
         if self._client is None:
             self._client = self._make_client()
         client = self._client
         assert client is not None
         running = {
             c["Id"]: (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/")
-            for c in client.api.containers(filters={"label": self.labels, "status": "running"})
+            # created too: the warm pool's containers are held before they start
+            for c in client.api.containers(
+                filters={"label": self.labels, "status": ["created", "running"]}
+            )
         }
         for gone in set(self.held) - set(running):
+            self.names.pop(gone, None)
             with contextlib.suppress(OSError):
                 self.held.pop(gone).close()
+        for container_id in set(self.held) & set(running):
+            name, was = running[container_id], self.names.get(container_id)
+            if name != was:  # a warm pool container, claimed by a build (renamed)
+                self.names[container_id] = name
+                log.info("holding the stdin of container %s (was %s)", name, was)
         for container_id in set(running) - set(self.held):
             name = running[container_id]
             try:
@@ -106,6 +137,7 @@ class StdinHolder:
             except (DockerException, requests.RequestException, OSError) as exc:
                 log.warning("could not hold the stdin of container %s: %s", name, exc)
                 continue
+            self.names[container_id] = name
             log.info("holding the stdin of container %s", name)
 
     def _run(self) -> None:
@@ -126,7 +158,7 @@ class StdinHolder:
         for sock in self.held.values():
             with contextlib.suppress(OSError):
                 os.close(sock.detach())
-        self.held = {}
+        self.held, self.names = {}, {}
 
 
 _holder: StdinHolder | None = None

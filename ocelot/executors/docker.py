@@ -18,6 +18,14 @@ has the same budget again.
 
 Killing a stage: see :mod:`ocelot.executors.docker_exec`.
 
+Warm pool (``OCELOT_WARM_CONTAINERS``, :mod:`ocelot.executors.warm_pool`): ``prepare`` of an
+image used without a registry login first claims a fresh, never-used pool container (renamed
+to the build container's name; its volume is ``ocelot-ws-<instance>-pool-<token>``, named by
+its ``ocelot.pool`` label) and only makes one when the pool has none. Everything that finds the
+build container by name finds a claimed one too; the workspace volume is read from the build
+container (:meth:`DockerExecutor.workspace_volume`), and ``destroy``/``cleanup`` remove a
+claimed container with its pool volume.
+
 The checkout is copied into the volume with ``put_archive`` (a tar built in a temporary file),
 never bind-mounted, so a daemon on another host (``DOCKER_HOST``) works the same. Its files
 are owned by the container's user (``id -u``/``id -g``), so a non-root image can write them.
@@ -50,7 +58,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from ocelot.errors import ExecutorError
-from ocelot.executors import deadman, docker_image
+from ocelot.executors import deadman, docker_image, warm_pool
 from ocelot.executors.archives import home_archive
 from ocelot.executors.base import (
     NO_HOME_FILES,
@@ -120,8 +128,12 @@ class DockerExecutor:
         docker_host: str | None = None,
         instance: str = "",
         limits: ResourceLimits | None = None,
+        warm: int = 0,
+        pool_root: Path | None = None,
     ) -> None:
         self.worker = worker
+        self.warm = warm  # OCELOT_WARM_CONTAINERS; 0 or no pool_root: no pool
+        self.pool_root = pool_root
         self.instance = instance
         self.docker_host = docker_host
         self.limits = limits or ResourceLimits()
@@ -147,15 +159,21 @@ class DockerExecutor:
             raise ExecutorError(f"checkout {checkout} is not a directory")
         client = self.client()
         self.destroy(key)  # a retried prepare starts from scratch
-        self._ensure_image(client, image, registry_logins)
+        found = self._ensure_image(client, image, registry_logins)
         try:
-            with self._api(f"create the build container from {image}"):
-                client.volumes.create(
-                    name=volume_name(key, self.instance), labels=self._labels(key)
-                )
-                container = self._start(
-                    client, image, container_name(key, self.instance), key, env=env
-                )
+            container = None
+            # A warm container has no environment, and only an image used without a login
+            # is pooled (a login's image is pulled, with the login, on every use).
+            if found is not None and not env:
+                container = self._claim(client, key, image, found)
+            if container is None:
+                with self._api(f"create the build container from {image}"):
+                    client.volumes.create(
+                        name=volume_name(key, self.instance), labels=self._labels(key)
+                    )
+                    container = self._start(
+                        client, image, container_name(key, self.instance), key, env=env
+                    )
             self._copy_in(container, checkout, *self._user_ids(container))
             if home_files:
                 self._put_home_files(container, home_files)
@@ -238,14 +256,19 @@ class DockerExecutor:
             )
 
     def destroy(self, key: BuildKey) -> None:
-        """Remove every container of the build attempt (build and stage ones) and its volume."""
+        """Remove every container of the build attempt (build and stage ones) and its volume
+        (a claimed pool container's too)."""
         client = self.client()
         labels = [f"{LABEL_BUILD}={key.build_id}", f"{LABEL_ATTEMPT}={key.attempt}"]
         if self.instance:
             labels.append(f"{LABEL_INSTANCE}={self.instance}")
         with self._api(f"remove the containers of build {key.slug}"):
+            claimed = self._claimed_volume(client, key)
             for name, _ in _containers(client, {"label": labels}):
                 _remove(client, name)
+            if claimed is not None:
+                _remove(client, container_name(key, self.instance))
+                _remove_volume(client, claimed)
             _remove_volume(client, volume_name(key, self.instance))
 
     def keep(self, key: BuildKey) -> None:
@@ -266,8 +289,10 @@ class DockerExecutor:
         client = self.client()
         decided: dict[BuildKey, bool] = {}
 
-        def doomed(labels: Mapping[str, str] | None) -> bool:
+        def doomed(labels: Mapping[str, str] | None, name: str = "") -> bool:
             key = _key_from_labels(labels or {})  # None: not ours, or damaged: leave it alone
+            if key is None and (labels or {}).get(warm_pool.LABEL_POOL):
+                key = warm_pool.key_from_name(name, self.instance)  # a claimed pool container
             if key is not None and key not in decided:
                 decided[key] = not keep(key)
             return key is not None and decided[key]
@@ -277,14 +302,33 @@ class DockerExecutor:
         if self.instance:
             selector["label"].append(f"{LABEL_INSTANCE}={self.instance}")
         with self._api(f"clean up the leftovers of worker {worker}"):
-            for name, container_labels in _containers(client, selector):
-                if doomed(container_labels):
+            rows = client.api.containers(all=True, filters=selector)
+            doomed_pool_volumes: list[str] = []
+            for row in rows:
+                name = (row.get("Names") or ["/" + row["Id"]])[0].lstrip("/")
+                labels = row.get("Labels") or {}
+                pooled = warm_pool.volume_of(labels, self.instance)
+                if doomed(labels, name) or (
+                    # an unclaimed pool container that is not running: its worker is gone
+                    pooled
+                    and warm_pool.is_unclaimed(name, self.instance)
+                    and warm_pool.is_dead(row)
+                ):
                     _remove(client, name)
                     removed.append(f"container {name}")
+                    if pooled:
+                        doomed_pool_volumes.append(pooled)
             for volume in client.volumes.list(filters=selector):
-                if doomed(volume.attrs.get("Labels")):
+                labels = volume.attrs.get("Labels") or {}
+                if doomed(labels):
                     _remove_volume(client, volume.name)
                     removed.append(f"volume {volume.name}")
+                elif labels.get(warm_pool.LABEL_POOL) and volume.name not in doomed_pool_volumes:
+                    doomed_pool_volumes.append(volume.name)  # if no container uses it
+            for name in doomed_pool_volumes:  # after their containers (stage ones too)
+                with contextlib.suppress(APIError):  # 409: in use, by a live pool container
+                    _remove_volume(client, name)
+                    removed.append(f"volume {name}")
         return removed
 
     def client(self) -> docker.DockerClient:
@@ -335,6 +379,73 @@ class DockerExecutor:
                 f"docker daemon unreachable at {where} (trying to {doing}): {exc}"
             ) from exc
 
+    def workspace_volume(self, client: docker.DockerClient, key: BuildKey) -> str:
+        """The workspace volume of ``key``: the build container's (a claimed pool container
+        has its own), else ``volume_name(key)`` if it exists."""
+        claimed = self._claimed_volume(client, key)
+        if claimed is not None:
+            return claimed
+        name = volume_name(key, self.instance)
+        try:
+            client.volumes.get(name)
+        except NotFound:
+            raise _not_prepared(f"workspace volume {name}") from None
+        return name
+
+    def _claimed_volume(self, client: docker.DockerClient, key: BuildKey) -> str | None:
+        """The pool volume of ``key``'s build container if it is a claimed pool container."""
+        try:
+            info = client.api.inspect_container(container_name(key, self.instance))
+        except NotFound:
+            return None
+        return warm_pool.volume_of(info.get("Config", {}).get("Labels"), self.instance)
+
+    def _claim(
+        self, client: docker.DockerClient, key: BuildKey, image: str, found: dict[str, Any]
+    ) -> Container | None:
+        """The warm pool's container of ``image`` renamed for ``key``, or None (a miss)."""
+        if warm_pool.pool_dir(self) is None:
+            return None
+        with self._api(f"claim a warm container of {image}"):
+            target = container_name(key, self.instance)
+            container_id = warm_pool.claim(self, client, target, image, str(found["Id"]))
+        if container_id is None:
+            return None
+        user = (found.get("Config") or {}).get("User") or ""
+        attrs = {"Id": container_id, "Config": {"User": user}}
+        return client.containers.prepare_model(attrs)  # type: ignore[no-any-return]
+
+    def pool_labels(self, token: str, image: str) -> dict[str, str]:
+        """The labels of a warm pool container (and its volume)."""
+        labels = {LABEL_WORKER: self.worker, warm_pool.LABEL_POOL: token}
+        labels |= {LABEL_INSTANCE: self.instance} if self.instance else {}
+        return labels | {warm_pool.LABEL_POOL_IMAGE: image}
+
+    def create_container(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        name: str,
+        labels: dict[str, str],
+        volume: str,
+        env: Mapping[str, str] | None = None,
+    ) -> Container:
+        """Create (not start) a build container: the dead-man's switch as PID 1, the fences,
+        ``volume`` at /workspace. Build, stage and warm pool containers are all made here."""
+        return client.containers.create(
+            image,
+            entrypoint=deadman.SWITCH,  # ends when the worker holding its stdin dies
+            name=name,
+            labels=dict(labels),
+            environment=dict(env or {}),
+            volumes={volume: {"bind": WORKSPACE, "mode": "rw"}},
+            working_dir=WORKSPACE,
+            init=True,
+            privileged=False,
+            **deadman.ARMED,
+            **self.fences(client),
+        )
+
     def _labels(self, key: BuildKey, stage: str | None = None) -> dict[str, str]:
         labels = {LABEL_BUILD: str(key.build_id), LABEL_ATTEMPT: str(key.attempt)}
         labels |= {LABEL_INSTANCE: self.instance} if self.instance else {}
@@ -342,20 +453,21 @@ class DockerExecutor:
 
     def _ensure_image(
         self, client: docker.DockerClient, image: str, logins: Sequence[RegistryLogin] = ()
-    ) -> None:
+    ) -> dict[str, Any] | None:
         """Pull ``image`` with its registry's login if ``logins`` has one (every time, so a
         revoked login takes effect at once); else use the daemon's copy or pull anonymously.
-        An image id (``sha256:...``, an image a build_image stage made) is never pulled."""
+        An image id (``sha256:...``, an image a build_image stage made) is never pulled.
+        Returns the image's attributes when it was used without a login (it may be pooled),
+        else None."""
         login = None if image.startswith("sha256:") else image_login(image, logins)
         if login is not None:
             self._pull_with_login(client, image, login)
-            return
+            return None
         with self._api(f"look up image {image}"):
             with contextlib.suppress(ImageNotFound):
-                client.images.get(image)
-                return
+                return dict(client.images.get(image).attrs)
             try:
-                client.images.pull(image)
+                return dict(client.images.pull(image).attrs)
             except (APIError, requests.RequestException) as exc:
                 reason = exc.explanation if isinstance(exc, APIError) else exc
                 raise ExecutorError(
@@ -405,20 +517,11 @@ class DockerExecutor:
         *,
         env: Mapping[str, str] | None = None,
         stage: str | None = None,
+        volume: str | None = None,
     ) -> Container:
-        container = client.containers.create(
-            image,
-            entrypoint=deadman.SWITCH,  # ends when the worker holding its stdin dies
-            name=name,
-            labels=self._labels(key, stage),
-            environment=dict(env or {}),
-            volumes={volume_name(key, self.instance): {"bind": WORKSPACE, "mode": "rw"}},
-            working_dir=WORKSPACE,
-            init=True,
-            privileged=False,
-            **deadman.ARMED,
-            **self.fences(client),
-        )
+        volume = volume or volume_name(key, self.instance)
+        labels = self._labels(key, stage)
+        container = self.create_container(client, image, name, labels, volume, env)
         container.start()
         return container
 
@@ -446,12 +549,9 @@ class DockerExecutor:
         self._ensure_image(client, image, logins)
         name = stage_container_name(key, stage, self.instance)
         with self._api(f"start a container from {image} for stage {stage!r}"):
-            try:
-                client.volumes.get(volume_name(key, self.instance))
-            except NotFound:
-                raise _not_prepared(f"workspace volume {volume_name(key, self.instance)}") from None
+            volume = self.workspace_volume(client, key)
             _remove(client, name)  # left by an earlier try of this very stage
-            container = self._start(client, image, name, key, stage=stage)
+            container = self._start(client, image, name, key, stage=stage, volume=volume)
         try:
             yield container
         finally:

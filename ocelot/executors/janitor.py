@@ -4,7 +4,9 @@
 age limit and whose build attempt the caller does not spare (running, or kept for debugging
 and younger than ``OCELOT_JANITOR_AGE``: :func:`ocelot.runner.leftovers.spared`), with its
 workspace volume, then dangling images older than the same age. Returns what it removed and
-the space Docker reports as freed.
+the space Docker reports as freed. Warm pool containers (:mod:`ocelot.executors.warm_pool`)
+count as their build's once claimed (the build is in their name); an unclaimed one is removed
+when it is not running (its worker died, the dead-man's switch fired), with its volume.
 
 :func:`kept_name` says how a person reaches what ``finish`` kept of a failed build
 (``OCELOT_KEEP_CONTAINERS``): the build container's name for ``docker exec``.
@@ -20,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import docker
 from docker.errors import APIError, NotFound
 
+from ocelot.executors import warm_pool
 from ocelot.executors.base import BuildKey, Executor
 from ocelot.executors.docker import (
     LABEL_ATTEMPT,
@@ -85,9 +88,42 @@ def prune(
         with contextlib.suppress(NotFound, APIError):  # in use by another container: later
             client.api.remove_volume(volume_name(key, instance))
             freed.removed.append(f"volume {volume_name(key, instance)}")
+    _prune_pool(client, spare, cutoff, instance, freed)
     hours = max(1, int(older_than.total_seconds() // 3600))
     result = client.images.prune(filters={"dangling": True, "until": f"{hours}h"})
     for image in result.get("ImagesDeleted") or []:
         freed.removed.append(f"image {(image.get('Deleted') or image.get('Untagged'))[:19]}")
     freed.bytes_freed += int(result.get("SpaceReclaimed") or 0)
     return freed
+
+
+def _prune_pool(
+    client: docker.DockerClient,
+    spare: Callable[[BuildKey], bool],
+    cutoff: datetime,
+    instance: str,
+    freed: Freed,
+) -> None:
+    """Warm pool containers of this installation (any worker's): a claimed one as its build
+    container; an unclaimed one once it is not running, or running far past its age."""
+    selector = [warm_pool.LABEL_POOL] + ([f"{LABEL_INSTANCE}={instance}"] if instance else [])
+    stale_before = datetime.now(UTC) - timedelta(seconds=2 * warm_pool.MAX_AGE_SECONDS)
+    for row in client.api.containers(all=True, filters={"label": selector}):
+        name = (row.get("Names") or ["/" + row["Id"]])[0].lstrip("/")
+        created = datetime.fromtimestamp(float(row.get("Created") or 0), UTC)
+        key = warm_pool.key_from_name(name, instance)
+        if key is not None:
+            if spare(key) or created > cutoff:
+                continue
+        elif not warm_pool.is_unclaimed(name, instance):
+            continue
+        elif not warm_pool.is_dead(row) and (
+            row.get("State") != "running" or created > min(cutoff, stale_before)
+        ):
+            continue  # its worker holds it (the filler replaces it after an hour)
+        volume = warm_pool.volume_of(row.get("Labels"), instance)
+        with contextlib.suppress(NotFound, APIError):
+            warm_pool.remove_container(client, name, volume)
+            freed.removed.append(f"container {name}")
+            if volume:
+                freed.removed.append(f"volume {volume}")

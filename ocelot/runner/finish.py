@@ -11,7 +11,7 @@ from ocelot.logstream import publish_end
 from ocelot.models import Build
 from ocelot.pipeline import load_config
 from ocelot.retrying import outage_budget, retry_db
-from ocelot.runner import downstream, leftovers, pipelines
+from ocelot.runner import downstream, leftovers, pipelines, remover
 from ocelot.runner.context import RunContext
 from ocelot.status import FINISHED, BuildStatus, StageStatus
 
@@ -58,8 +58,10 @@ def _settle(build: Build) -> None:
 def finish(ctx: RunContext, build_id: int, attempt: int) -> str | None:
     """Record the final status (idempotent), then destroy the build's containers/workspace.
 
-    The status is final first and the clean-up follows at once (about 0.1 s for Docker), so
-    ``--wait`` returns as soon as the result is known; a kill or failure is no different."""
+    The status is final first, so ``--wait`` returns as soon as the result is known; the
+    clean-up (about 0.1 s for Docker) then runs in the worker process's background remover
+    (:mod:`ocelot.runner.remover`), off the path of the slot's next build; a kill or failure
+    is no different."""
     status = retry_db(
         lambda: _settle_status(ctx, build_id, attempt),
         what=f"recording the end of build {build_id}",
@@ -95,7 +97,12 @@ def _settle_status(ctx: RunContext, build_id: int, attempt: int) -> str | None:
 
 
 def _destroy(ctx: RunContext, key: BuildKey) -> None:
-    try:
-        ctx.executor.destroy(key)
-    except Exception:  # leftovers are the janitor's; the status stands
-        log.exception("could not remove the environment of build %s", key.build_id)
+    executor = ctx.executor
+
+    def remove() -> None:
+        try:
+            executor.destroy(key)
+        except Exception:  # leftovers are the janitor's; the status stands
+            log.exception("could not remove the environment of build %s", key.build_id)
+
+    remover.submit(remove, f"build {key.slug}")
