@@ -26,6 +26,7 @@ MIGRATIONS_DIR = REPO_ROOT / "migrations"
 _engines: dict[str, Engine] = {}
 # engine -> the log file store's directory of the settings it was made with
 _log_dirs: weakref.WeakKeyDictionary[Engine, Path] = weakref.WeakKeyDictionary()
+_factories: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -69,10 +70,16 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _factories.clear()  # a factory holds its engine: weak keys alone would not let it go
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """The engine's session factory, made once: a ``sessionmaker`` defines a class of its own
+    (~0.3 ms), and every ``session_scope`` asks for one (~10 per build)."""
+    factory = _factories.get(engine)
+    if factory is None:
+        factory = _factories[engine] = sessionmaker(bind=engine, expire_on_commit=False)
+    return factory
 
 
 @contextmanager

@@ -42,6 +42,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ocelot import metrics
 from ocelot.db import session_scope
@@ -61,6 +62,20 @@ CUT_NOTICE = (
 
 def channel(build_id: int) -> str:
     return f"ocelot:logs:{build_id}"
+
+
+def stored_log(
+    session: Session, build_id: int, attempt: int, max_bytes: int | None
+) -> tuple[int | None, int | None]:
+    """The build's last chunk ``seq``, and the bytes this attempt's log already has (earlier
+    stages: the cap is per attempt; only read when there is a cap, ``max_bytes``)."""
+    last = session.scalar(select(func.max(LogChunk.seq)).where(LogChunk.build_id == build_id))
+    used = (max_bytes or None) and session.scalar(
+        select(func.coalesce(func.sum(LogChunk.size), 0)).where(
+            LogChunk.build_id == build_id, LogChunk.attempt == attempt
+        )
+    )
+    return last, used
 
 
 class LogWriter:
@@ -92,7 +107,10 @@ class LogWriter:
         max_bytes: int | None = None,
         retry_seconds: float = 0,
         files: LogFiles | None = None,
+        stored: tuple[int | None, int | None] | None = None,
     ) -> None:
+        """``stored``: what :func:`stored_log` answered for this build and attempt in the
+        caller's transaction (one commit less per stage), else it is read here."""
         self.engine, self.redis = engine, redis
         # how long a database blip is ridden out before a flush gives up (ocelot.retrying)
         self.retry_seconds = retry_seconds
@@ -117,7 +135,7 @@ class LogWriter:
         self._io_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        last, used = retry_db(
+        last, used = stored or retry_db(
             self._stored, what=f"reading the log of build {build_id}", budget=retry_seconds
         )
         self._seq = int(last or 0)
@@ -126,18 +144,8 @@ class LogWriter:
         self._cut = self.max_bytes is not None and self._used > self.max_bytes
 
     def _stored(self) -> tuple[int | None, int | None]:
-        """The build's last chunk ``seq``, and the bytes this attempt's log already has
-        (earlier stages: the cap is per attempt)."""
         with session_scope(self.engine) as session:
-            last = session.scalar(
-                select(func.max(LogChunk.seq)).where(LogChunk.build_id == self.build_id)
-            )
-            used = self.max_bytes and session.scalar(
-                select(func.coalesce(func.sum(LogChunk.size), 0)).where(
-                    LogChunk.build_id == self.build_id, LogChunk.attempt == self.attempt
-                )
-            )
-        return last, used
+            return stored_log(session, self.build_id, self.attempt, self.max_bytes)
 
     def __enter__(self) -> LogWriter:
         self._thread = threading.Thread(target=self._ticker, daemon=True, name="log-flush")

@@ -5,7 +5,8 @@ access to everything that user can reach (files, network, other builds' workspac
 worker's own credentials on disk). Use it only for trusted repositories on dedicated hosts
 without Docker (e.g. macOS builders selected by ``machineTag``).
 
-Layout: the workspace of a build attempt is ``settings.workspaces / "<build_id>-<attempt>"``;
+Layout: the workspace of a build attempt is ``settings.workspaces / "<build_id>-<attempt>"``,
+checked out there straight from the mirror (:meth:`LocalExecutor.check_out`, no copy);
 next to it, ``.<build_id>-<attempt>.worker`` records which worker owns it, so ``cleanup`` only
 touches its own leftovers even when several workers share one home directory.
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import resource
 import select
 import shutil
 import signal
@@ -41,6 +41,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from ocelot import gitops
 from ocelot.errors import ExecutorError
 from ocelot.executors.base import (
     NO_HOME_FILES,
@@ -104,6 +105,25 @@ class LocalExecutor:
             raise ExecutorError(f"could not create workspace {target}: {exc}") from exc
         return str(target.resolve())
 
+    def check_out(self, key: BuildKey, mirror: Path, commit: str) -> str:
+        """Check ``commit`` out of ``mirror`` straight into a fresh workspace: the fast path of
+        ``prepare`` (one git process, no copy; :func:`ocelot.gitops.shared_checkout`). The
+        workspace is a normal git checkout, detached at ``commit``, that borrows the mirror's
+        objects; it registers nothing in the mirror, so removing it is all the clean-up."""
+        target = self.workspace(key)
+        try:
+            self.workspaces.mkdir(parents=True, exist_ok=True)
+            self._owner_file(key).write_text(self.worker + "\n")
+            if target.exists():  # a retried prepare starts from scratch
+                shutil.rmtree(target)
+        except OSError as exc:
+            raise ExecutorError(f"could not create workspace {target}: {exc}") from exc
+        try:
+            gitops.shared_checkout(mirror, commit, target)
+        except OSError as exc:
+            raise ExecutorError(f"could not create workspace {target}: {exc}") from exc
+        return str(target.resolve())
+
     def run_stage(
         self,
         key: BuildKey,
@@ -129,16 +149,18 @@ class LocalExecutor:
             "HOME": os.environ.get("HOME", "/"),
             **env,
         }
+        if argv and shutil.which(argv[0], path=full_env["PATH"]) is None:
+            # what Popen said before the memory cap started the stage through sh
+            raise ExecutorError(f"could not start stage {stage!r}: {argv[0]}: not found")
         try:
             proc = subprocess.Popen(
-                list(argv),
+                _capped(list(argv), self.limits.memory),
                 cwd=workdir,
                 env=full_env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_rlimits(self.limits.memory) if self.limits.memory else None,
             )
         except OSError as exc:
             raise ExecutorError(f"could not start stage {stage!r}: {exc}") from exc
@@ -224,20 +246,18 @@ class LocalExecutor:
         return removed
 
 
-def _rlimits(memory: int) -> Callable[[], None]:
-    """A ``preexec_fn`` lowering the stage's ``RLIMIT_AS`` (soft and hard, so the stage cannot
-    raise it again) to ``memory`` bytes; it never raises a limit, and never fails the stage
-    where the platform refuses (macOS does not enforce ``RLIMIT_AS``)."""
+def _capped(argv: list[str], memory: int | None) -> list[str]:
+    """``argv`` started through ``sh``, which lowers its ``RLIMIT_AS`` (soft and hard, so the
+    stage cannot raise it again) to ``memory`` bytes and then ``exec``s it; ``argv`` itself
+    without a cap. Never fails the stage where the limit cannot be set (it is above the hard
+    limit already in force, or the platform refuses: macOS does not enforce ``RLIMIT_AS``).
 
-    def apply() -> None:  # runs in the child between fork and exec: keep it tiny
-        try:
-            _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-            limit = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (OSError, ValueError):
-            pass
-
-    return apply
+    Not a ``preexec_fn``: that makes Python fork the whole worker process instead of using
+    ``vfork`` (~5 ms a stage, against ~1 ms for the extra ``sh``)."""
+    if not memory:
+        return argv
+    script = f'ulimit -v {max(memory // 1024, 1)} 2>/dev/null; exec "$@"'
+    return ["/bin/sh", "-c", script, "ocelot-stage", *argv]
 
 
 def _read(fd: int, stop: threading.Event) -> Iterator[bytes]:

@@ -7,6 +7,7 @@ pipeline ``depends_on`` another waits for it: :mod:`ocelot.runner.pipelines`."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from ocelot.status import BuildStatus
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "ocelot.yml"
+_FULL_HASH = re.compile(r"^[0-9a-f]{40}$")
 
 
 def queue_for(machine_tag: str | None) -> str:
@@ -40,30 +42,60 @@ def _stop(build: Build, status: BuildStatus, reason: str) -> None:
     move(build, status, reason)
 
 
-def _destination_config(mirror: Path, branch: str | None, path: str = CONFIG_FILE) -> str | None:
+def _destination_config(
+    objects: gitops.Objects, branch: str | None, path: str = CONFIG_FILE
+) -> str | None:
     """The pipeline's file (``path``) at the head of a pull request's destination branch
     (None if unreadable or not there): the file whose ``notify`` block an untrusted build
     obeys."""
     if not branch:
         return None
     try:
-        head = gitops.resolve(mirror, hash=None, branch=branch, tag=None)
-        return gitops.read_file(mirror, head, path)
+        head = objects.resolve(hash=None, branch=branch, tag=None)
+        return objects.read_file(head, path)
     except OcelotError:
         return None
 
 
-def _other_pipelines(mirror: Path, commit: str) -> dict[str, str | None]:
+def _other_pipelines(objects: gitops.Objects, commit: str) -> dict[str, str | None]:
     """``{name: text}`` of the commit's ``.ocelot/<name>.yml`` pipelines (files that cannot
     be pipelines are logged; ``ocelot validate`` names them)."""
-    found, problems = pipeline_files(gitops.list_dir(mirror, commit, DIRECTORY))
+    found, problems = pipeline_files(objects.list_dir(commit, DIRECTORY))
     for problem in problems:
         log.info("%s at %s: %s", DIRECTORY, commit[:7], problem)
     return {
-        name: gitops.read_file(mirror, commit, path)
+        name: objects.read_file(commit, path)
         for name, path in found.items()
         if name != DEFAULT_PIPELINE
     }
+
+
+def _fetched(ctx: RunContext, repo_id: int, url: str, full_hash: str | None) -> Path:
+    """The repository's mirror, fetched now, unless the build names a full commit hash that
+    the mirror already holds (the event's other pipelines, a rebuild, a hook for a commit
+    already fetched): a commit never changes, so there is nothing to fetch for it. Untrusted
+    builds always fetch: they also read the head of the destination branch."""
+    mirrors, key = ctx.settings.mirrors, str(repo_id)
+    if full_hash and _FULL_HASH.match(full_hash):
+        mirror = mirrors / f"{key}.git"
+        if (mirror / "HEAD").exists() and gitops.has_commit(mirror, full_hash):
+            return mirror
+    with clone_credentials(ctx, repo_id) as git_env:
+        return gitops.sync_mirror(mirrors, key, url, git_env)
+
+
+def _read(
+    mirror: Path, want: dict[str, str | None], path: str, trusted: bool, first_of_event: bool
+) -> tuple[str, str | None, str | None, dict[str, str | None] | None, str]:
+    """What route needs of the fetched mirror, from one git process: the commit, the
+    pipeline's file, the destination branch's file (untrusted builds), the event's other
+    pipelines (its first build) and the commit's subject."""
+    with gitops.Objects(mirror) as objects:
+        commit = objects.resolve(**want)
+        text = objects.read_file(commit, path)
+        base_text = None if trusted else _destination_config(objects, want["branch"], path)
+        others = _other_pipelines(objects, commit) if first_of_event else None
+        return commit, text, base_text, others, objects.subject(commit)
 
 
 def route(ctx: RunContext, build_id: int) -> str | None:
@@ -91,16 +123,11 @@ def _route(ctx: RunContext, build_id: int) -> str | None:
         trusted = build.trusted
         path = config_path(build.pipeline)
         first_of_event = build.event_id is None
-    others: dict[str, str | None] | None = None
     try:
-        with clone_credentials(ctx, repo_id) as git_env:
-            mirror = gitops.sync_mirror(ctx.settings.mirrors, str(repo_id), url, git_env)
-        commit = gitops.resolve(mirror, **want)
-        text = gitops.read_file(mirror, commit, path)
-        base_text = None if trusted else _destination_config(mirror, want["branch"], path)
-        if first_of_event:  # the event's other pipelines
-            others = _other_pipelines(mirror, commit)
-        subject = gitops.commit_subject(mirror, commit)
+        mirror = _fetched(ctx, repo_id, url, want["hash"] if trusted else None)
+        commit, text, base_text, others, subject = _read(
+            mirror, want, path, trusted, first_of_event
+        )
         changeset = complete_changeset(mirror, changeset, commit)  # truncated hook payloads
     except OcelotError as exc:  # source unreachable, credentials unreadable
         with session_scope(ctx.engine) as session:

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Row, select
 
@@ -15,7 +15,7 @@ from ocelot.db import session_scope
 from ocelot.errors import DatabaseUnreachable
 from ocelot.executors import BuildKey, RegistryLogin, StageOutcome
 from ocelot.logstore import writer_files
-from ocelot.logstream import LogWriter, Redactor
+from ocelot.logstream import LogWriter, Redactor, stored_log
 from ocelot.models import Build, Stage, utcnow
 from ocelot.pipeline import (
     BuildConfig,
@@ -62,13 +62,18 @@ def _blocked_reason(build: Build, position: int) -> str | None:
 
 class _KillWatch:
     """``should_stop`` for the executor. Once a second it renews the build's lease and reads
-    the kill flag and the build deadline (top-level ``timeout``)."""
+    the kill flag and the build deadline (top-level ``timeout``). The first second needs no
+    database: ``_begin`` renewed the lease and read the flag and the deadline in the
+    transaction that marked the stage RUNNING (``deadline``), so a stage costs no commit
+    here unless it runs longer than that."""
 
-    def __init__(self, ctx: RunContext, build_id: int, attempt: int) -> None:
+    def __init__(
+        self, ctx: RunContext, build_id: int, attempt: int, deadline: datetime | None = None
+    ) -> None:
         self.ctx, self.build_id, self.attempt = ctx, build_id, attempt
-        self._checked = 0.0
+        self._checked = time.monotonic()
         self.by: str | None = None
-        self.deadline_passed = False
+        self.deadline_passed = deadline is not None and utcnow() > deadline
 
     def __call__(self) -> bool:
         now = time.monotonic()
@@ -101,15 +106,35 @@ def run_stage(ctx: RunContext, build_id: int, attempt: int, position: int) -> No
     )
     if plan is None:
         return
-    config, spec, argv, env, workdir, redact, logins, job = plan
+    config, spec, argv, env, workdir, redact, logins, job, started = plan
     outcome, tries, timed_out = _execute(
-        ctx, BuildKey(build_id, attempt), config, spec, argv, env, workdir, redact, logins, job
+        ctx,
+        BuildKey(build_id, attempt),
+        config,
+        spec,
+        argv,
+        env,
+        workdir,
+        redact,
+        logins,
+        job,
+        started,
     )
     retry_db(
         lambda: _record(ctx, build_id, attempt, position, spec, outcome, tries, timed_out),
         what=f"recording the end of stage {spec.name!r} of build {build_id}",
         budget=outage_budget(ctx.settings),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Started:
+    """Read in the transaction that marked the stage RUNNING, so that running it needs no
+    other commit: the build's deadline (for :class:`_KillWatch`) and where its log stands
+    (for the :class:`~ocelot.logstream.LogWriter`)."""
+
+    deadline: datetime | None
+    log: tuple[int | None, int | None]
 
 
 _Plan = tuple[
@@ -121,12 +146,14 @@ _Plan = tuple[
     Redactor,
     Sequence[RegistryLogin],
     ImageJob | None,
+    _Started,
 ]
 
 
 def _begin(ctx: RunContext, build_id: int, attempt: int, position: int) -> _Plan | None:
-    """Mark the stage RUNNING and return what running it needs; None when it must not run
-    (stale message, already ran, or skipped: then it is recorded as SKIPPED)."""
+    """Mark the stage RUNNING, renew the build's lease, and return what running it needs
+    (with :class:`_Started`); None when it must not run (stale message, already ran, or
+    skipped: then it is recorded as SKIPPED). One commit."""
     with session_scope(ctx.engine) as session:
         build = session.get(Build, build_id)
         if build is None or build.attempt != attempt or build.status != BuildStatus.RUNNING:
@@ -160,7 +187,13 @@ def _begin(ctx: RunContext, build_id: int, attempt: int, position: int) -> _Plan
             stage.status, stage.finished_at = StageStatus.FAILED, utcnow()
             stage.add_message(f"error: {failed}")
             return None
-    return config, spec, argv, env, workdir, redact, logins, job
+        # what _KillWatch would do in its first second, in this same commit
+        build.lease_until = utcnow() + timedelta(seconds=ctx.settings.lease_seconds)
+        started = _Started(
+            build.deadline_at,
+            stored_log(session, build_id, attempt, ctx.settings.max_log_bytes),
+        )
+    return config, spec, argv, env, workdir, redact, logins, job, started
 
 
 def _execute(
@@ -174,8 +207,9 @@ def _execute(
     redact: Redactor,
     registry_logins: Sequence[RegistryLogin] = (),
     image_job: ImageJob | None = None,
+    started: _Started | None = None,
 ) -> tuple[StageOutcome, int, bool]:
-    watch = _KillWatch(ctx, key.build_id, key.attempt)
+    watch = _KillWatch(ctx, key.build_id, key.attempt, started.deadline if started else None)
     timeout = spec.timeout_seconds  # the build-level timeout is a deadline (_KillWatch)
     tries = 0
     with LogWriter(
@@ -189,6 +223,7 @@ def _execute(
         max_bytes=ctx.settings.max_log_bytes,
         retry_seconds=outage_budget(ctx.settings),
         files=writer_files(ctx.settings),
+        stored=started.log if started else None,
     ) as writer:
         writer.set_stage(spec.name)
         while True:

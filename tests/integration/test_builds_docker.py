@@ -271,14 +271,16 @@ def test_an_exception_in_a_task_fails_the_build_with_the_error(
     repo = stack.add_repo(repo_dir)
     with session_scope(stack.engine) as session:
         row = session.query(Repo).filter_by(full_name=repo).one()
-        # A routed build whose stored file no longer parses: prepare raises after its claim.
+        # A routed build whose stored file no longer parses: prepare raises as it claims it.
         build = Build(repo=row, branch="master", hash="0" * 40, config_text="stages: [", history=[])
         session.add(build)
         session.flush()
         build_id = build.id
     make_celery(stack.settings).send_task("ocelot.builds.prepare", args=[build_id], queue="builds")
     build = stack.wait(build_id, timeout=60)
-    assert build["status"] == "FAILED"
+    # The claim and the stage rows are one transaction: the error undid the claim, so the
+    # build ends as one that never started.
+    assert build["status"] == "FAILED_PRESTART"
     assert build["failure_reason"].startswith(
         "internal error in ocelot.builds.prepare: ConfigError"
     )

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ocelot.errors import ExecutorError
+from ocelot import gitops
+from ocelot.errors import ExecutorError, SourceError
 from ocelot.executors import make_executor
-from ocelot.executors.base import BuildKey, StageOutcome
+from ocelot.executors.base import BuildKey, ResourceLimits, StageOutcome
 from ocelot.executors.local import LocalExecutor
 from ocelot.settings import load_settings
 from tests.executor_support import Run
 from tests.executor_support import run as run_stage
+from tests.stack import make_repo
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -201,3 +205,158 @@ def test_cleanup_removes_only_own_rejected_workspaces(
     removed = executor.cleanup("test-worker", lambda k: k == running)
     assert removed == [str(executor.workspaces / "2-1")]
     assert executor.workspace(running).is_dir() and theirs.is_dir()
+
+
+# -- checking out straight from the mirror (LocalExecutor.check_out) ----------------------------
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> tuple[Path, Path]:
+    """A repository with two branches and its mirror: ``(origin, mirror)``."""
+    origin = tmp_path / "origin"
+    make_repo(origin, {"README": "on master\n"}, message="first on master")
+    make_repo(origin, {"README": "on topic\n", "topic.txt": "t\n"}, branch="topic", message="t1")
+    return origin, gitops.sync_mirror(tmp_path / "mirrors", "1", str(origin))
+
+
+def test_check_out_makes_a_git_checkout_at_the_commit(
+    executor: LocalExecutor, key: BuildKey, mirror: tuple[Path, Path]
+) -> None:
+    origin, bare = mirror
+    commit = _git("rev-parse", "topic", cwd=origin)
+    workspace = executor.check_out(key, bare, commit)
+    assert Path(workspace) == (executor.workspaces / key.slug).resolve()
+    result = run(
+        executor,
+        key,
+        workspace,
+        "git rev-parse HEAD; git log -2 --format=%s; git status --porcelain; cat README",
+    )
+    assert result.outcome == StageOutcome(exit_code=0), result.output
+    assert result.output.split("\n")[:4] == [commit, "t1", "first on master", "on topic"]
+    assert "topic.txt" in os.listdir(workspace)
+
+
+def test_check_out_leaves_the_mirror_alone(
+    executor: LocalExecutor, key: BuildKey, mirror: tuple[Path, Path]
+) -> None:
+    """The workspace registers nothing in the mirror (no worktree), and what a stage commits
+    stays in the workspace: removing it is all the clean-up there is."""
+    origin, bare = mirror
+    refs = _git("for-each-ref", cwd=bare)
+    workspace = executor.check_out(key, bare, _git("rev-parse", "master", cwd=origin))
+    script = (
+        "git -c user.name=s -c user.email=s@x commit -q --allow-empty -m mine && "
+        "git tag mine && git rev-parse HEAD"
+    )
+    made = run(executor, key, workspace, script)
+    assert made.outcome == StageOutcome(exit_code=0), made.output
+    new = made.output.strip()
+    assert gitops.has_commit(Path(workspace), new)
+    assert not gitops.has_commit(bare, new)
+    assert _git("for-each-ref", cwd=bare) == refs
+    assert not (bare / "worktrees").exists()
+    executor.destroy(key)
+    assert list(executor.workspaces.iterdir()) == []
+    assert _git("worktree", "list", "--porcelain", cwd=bare).count("worktree ") == 1
+    _git("fsck", "--no-progress", cwd=bare)
+
+
+def test_concurrent_check_outs_of_one_repository(
+    executor: LocalExecutor, mirror: tuple[Path, Path]
+) -> None:
+    """Builds of both branches check out of one mirror at once, while it is fetched again:
+    each gets its own commit's files, and nothing is left once they are destroyed."""
+    origin, bare = mirror
+    commits = {b: _git("rev-parse", b, cwd=origin) for b in ("master", "topic")}
+    keys = [BuildKey(100 + n, 1) for n in range(8)]
+    wanted = {k: ("master", "topic")[n % 2] for n, k in enumerate(keys)}
+    errors: list[BaseException] = []
+
+    def check_out(k: BuildKey) -> None:
+        try:
+            executor.check_out(k, bare, commits[wanted[k]])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=check_out, args=(k,)) for k in keys]
+    fetch = threading.Thread(
+        target=lambda: gitops.sync_mirror(bare.parent, "1", str(origin)), daemon=True
+    )
+    for thread in [fetch, *threads]:
+        thread.start()
+    for thread in [fetch, *threads]:
+        thread.join(60)
+    assert errors == []
+    for k in keys:
+        workspace = executor.workspace(k)
+        assert _git("rev-parse", "HEAD", cwd=workspace) == commits[wanted[k]]
+        assert (workspace / "README").read_text() == f"on {wanted[k]}\n"
+        assert _git("status", "--porcelain", cwd=workspace) == ""
+    for k in keys:
+        executor.destroy(k)
+    assert list(executor.workspaces.iterdir()) == []
+    assert not (bare / "worktrees").exists()
+
+
+def test_check_out_again_starts_from_a_fresh_workspace(
+    executor: LocalExecutor, key: BuildKey, mirror: tuple[Path, Path]
+) -> None:
+    origin, bare = mirror
+    workspace = executor.check_out(key, bare, _git("rev-parse", "topic", cwd=origin))
+    (Path(workspace) / "stale").touch()
+    assert executor.check_out(key, bare, _git("rev-parse", "master", cwd=origin)) == workspace
+    assert sorted(os.listdir(workspace)) == [".git", "README"]
+
+
+def test_check_out_of_a_commit_the_mirror_lacks_is_a_source_error(
+    executor: LocalExecutor, key: BuildKey, mirror: tuple[Path, Path]
+) -> None:
+    """``prepare`` fetches on this error (the mirror of another host's route)."""
+    _origin, bare = mirror
+    with pytest.raises(SourceError, match="git checkout failed"):
+        executor.check_out(key, bare, "0" * 40)
+
+
+def test_a_capped_stage_is_still_the_stage_and_is_stopped_like_one(
+    tmp_path: Path, key: BuildKey, checkout: Path
+) -> None:
+    """With a memory cap the stage starts through ``sh`` (``ulimit``, then ``exec``): it is
+    still the leader of its own process group, with its own argv, capped, and a stop reaches
+    it; a command that does not exist is still an error, not a stage."""
+    capped = LocalExecutor(tmp_path / "ws", "w", limits=ResourceLimits(memory=1 << 30))
+    workspace = capped.prepare(key, checkout, None, {})
+    try:
+        same = run(capped, key, workspace, 'echo "$$ $(cut -d" " -f5 /proc/$$/stat) $0"; ulimit -v')
+        assert same.output.split() == [same.output.split()[0]] * 2 + ["sh", str(1 << 20)]
+        started = time.monotonic()
+        stopped = run(
+            capped,
+            key,
+            workspace,
+            "trap '' TERM; sleep 30",
+            should_stop=lambda: time.monotonic() - started > 0.3,
+            grace=0.5,
+        )
+        assert stopped.outcome.killed and stopped.outcome.exit_code == 128 + 9
+        with pytest.raises(ExecutorError, match="could not start stage 's': no-such-command"):
+            capped.run_stage(
+                key,
+                "s",
+                ["no-such-command"],
+                {},
+                workspace,
+                image=None,
+                on_output=lambda b: None,
+                should_stop=lambda: False,
+                timeout=None,
+                grace=1,
+            )
+    finally:
+        capped.destroy(key)
