@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ocelot.db import session_scope
 from ocelot.errors import DependencyUnavailable
 from ocelot.models import Installation
+from ocelot.retrying import is_transient
 from ocelot.settings import Settings
 
 _cache: dict[str, str] = {}
@@ -28,7 +29,8 @@ _lock = threading.Lock()
 def instance_id(settings: Settings, engine: Engine) -> str:
     """``OCELOT_INSTANCE`` when set, else the id stored in the database (read once per
     process). Raises :class:`DependencyUnavailable` when the database has no installation
-    row (not migrated) or cannot be read."""
+    row (not migrated) or cannot be read, and a transient database error (connection lost,
+    server restarting) as it came, for :func:`ocelot.retrying.retry_db`."""
     if settings.instance:
         return settings.instance
     url = engine.url.render_as_string(hide_password=False)
@@ -40,6 +42,8 @@ def instance_id(settings: Settings, engine: Engine) -> str:
             with session_scope(engine) as session:
                 stored = session.scalar(select(Installation.instance).where(Installation.id == 1))
         except SQLAlchemyError as exc:
+            if is_transient(exc):
+                raise  # a blip: callers that ride one out (retry_db) try again
             raise DependencyUnavailable(
                 f"cannot read the installation id from the database: {getattr(exc, 'orig', exc)} "
                 "(is it migrated? `ocelot admin migrate`)"

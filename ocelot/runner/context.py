@@ -44,8 +44,14 @@ class RunContext:
     def instance(self) -> str:
         """The installation id (``OCELOT_INSTANCE``, else the one stored in the database)."""
         from ocelot.installation import instance_id
+        from ocelot.retrying import outage_budget, retry_db
 
-        return instance_id(self.settings, self.engine)
+        # read once per process, maybe first in a step that runs while the database restarts
+        return retry_db(
+            lambda: instance_id(self.settings, self.engine),
+            what="reading the installation id",
+            budget=outage_budget(self.settings),
+        )
 
     @property
     def executor(self) -> Executor:
