@@ -52,7 +52,7 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: WITH_POSTGRES=0
+bench: WITH_POSTGRES=1
 bench: services venv               ## benchmarks → bench/RESULTS.md
 	$(BIN)/python -m bench
 
