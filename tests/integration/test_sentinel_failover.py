@@ -127,7 +127,7 @@ def test_builds_and_live_logs_survive_a_failover(
     results = [stack.wait(i, timeout=240) for i in ids]
     for build in results:
         log = stack.logs(build["id"])
-        assert build["status"] == "PASSED", (build, log)
+        assert build["status"] == "PASSED", (build.get("failure_reason"), build, log)
         for n in range(1, LINES + 1):
             assert log.count(f"line-{build['id']}-{n}\n") == 1, (build, log)
         # exactly once: one attempt, no earlier one cut short by the failover
