@@ -192,6 +192,17 @@ def mirror_with(
 def resolve(mirror: Path, *, hash: str | None, branch: str | None, tag: str | None) -> str:
     """The full commit hash to build: ``hash`` (a prefix is fine), else the tag, else the
     head of ``branch``."""
+    ref, missing = _ref_to_resolve(hash, branch, tag)
+    out = try_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=mirror) or ""
+    if not out.strip():
+        raise missing
+    return out.strip()
+
+
+def _ref_to_resolve(
+    hash: str | None, branch: str | None, tag: str | None
+) -> tuple[str, SourceError]:
+    """The ref :func:`resolve` looks up, and the error to raise when it is not there."""
     if hash:
         ref = hash
     elif tag:
@@ -200,11 +211,8 @@ def resolve(mirror: Path, *, hash: str | None, branch: str | None, tag: str | No
         ref = f"refs/heads/{branch}"
     else:
         raise SourceError("nothing to resolve: no hash, branch or tag")
-    out = try_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=mirror) or ""
-    if not out.strip():
-        what = f"commit {hash}" if hash else f"tag {tag}" if tag else f"branch {branch}"
-        raise SourceError(f"{what} does not exist in the repository")
-    return out.strip()
+    what = f"commit {hash}" if hash else f"tag {tag}" if tag else f"branch {branch}"
+    return ref, SourceError(f"{what} does not exist in the repository")
 
 
 def read_file(mirror: Path, commit: str, path: str) -> str | None:
@@ -337,18 +345,10 @@ class Objects:
 
     def resolve(self, *, hash: str | None, branch: str | None, tag: str | None) -> str:
         """The full commit hash to build, as :func:`resolve` answers it."""
-        if hash:
-            ref = hash
-        elif tag:
-            ref = f"refs/tags/{tag}"
-        elif branch:
-            ref = f"refs/heads/{branch}"
-        else:
-            raise SourceError("nothing to resolve: no hash, branch or tag")
+        ref, missing = _ref_to_resolve(hash, branch, tag)
         found = None if ref.startswith("-") else self.get(f"{ref}^{{commit}}")
         if found is None or found[1] != "commit":
-            what = f"commit {hash}" if hash else f"tag {tag}" if tag else f"branch {branch}"
-            raise SourceError(f"{what} does not exist in the repository")
+            raise missing
         return found[0]
 
     def read_file(self, commit: str, path: str) -> str | None:

@@ -94,30 +94,32 @@ class LocalExecutor:
         ``registry_logins`` and ``home_files`` are ignored (module docstring)."""
         if not checkout.is_dir():
             raise ExecutorError(f"checkout {checkout} is not a directory")
-        target = self.workspace(key)
+        target = self._fresh_workspace(key)
         try:
-            self.workspaces.mkdir(parents=True, exist_ok=True)
-            self._owner_file(key).write_text(self.worker + "\n")
-            if target.exists():  # a retried prepare starts from scratch
-                shutil.rmtree(target)
             shutil.copytree(checkout, target, symlinks=True)
         except OSError as exc:
             raise ExecutorError(f"could not create workspace {target}: {exc}") from exc
         return str(target.resolve())
+
+    def _fresh_workspace(self, key: BuildKey) -> Path:
+        """The workspace path of ``key``, gone (a retried prepare starts from scratch), with
+        this worker recorded as its owner."""
+        target = self.workspace(key)
+        try:
+            self.workspaces.mkdir(parents=True, exist_ok=True)
+            self._owner_file(key).write_text(self.worker + "\n")
+            if target.exists():
+                shutil.rmtree(target)
+        except OSError as exc:
+            raise ExecutorError(f"could not create workspace {target}: {exc}") from exc
+        return target
 
     def check_out(self, key: BuildKey, mirror: Path, commit: str) -> str:
         """Check ``commit`` out of ``mirror`` straight into a fresh workspace: the fast path of
         ``prepare`` (one git process, no copy; :func:`ocelot.gitops.shared_checkout`). The
         workspace is a normal git checkout, detached at ``commit``, that borrows the mirror's
         objects; it registers nothing in the mirror, so removing it is all the clean-up."""
-        target = self.workspace(key)
-        try:
-            self.workspaces.mkdir(parents=True, exist_ok=True)
-            self._owner_file(key).write_text(self.worker + "\n")
-            if target.exists():  # a retried prepare starts from scratch
-                shutil.rmtree(target)
-        except OSError as exc:
-            raise ExecutorError(f"could not create workspace {target}: {exc}") from exc
+        target = self._fresh_workspace(key)
         try:
             gitops.shared_checkout(mirror, commit, target)
         except OSError as exc:

@@ -133,18 +133,24 @@ def prepare(ctx: RunContext, build_id: int) -> tuple[int, list[int]] | str | Non
             workspace = ctx.executor.prepare(
                 key, checkout, config.image, {}, registry_logins=logins, home_files=files
             )
-    except OcelotError as exc:
-        fail_prestart(ctx, key, exc.message)
-        return None
-    except Exception as exc:  # any surprise must end the build, not strand it
-        log.exception("prepare of build %s failed", build_id)
-        fail_prestart(ctx, key, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure ends the build; _give_up logs surprises
+        _give_up(ctx, key, exc)
         return None
     finally:
         shutil.rmtree(checkout, ignore_errors=True)
 
     _record_workspace(ctx, build_id, workspace)
     return attempt, list(range(len(config.stages)))
+
+
+def _give_up(ctx: RunContext, key: BuildKey, exc: Exception) -> None:
+    """End the build ``FAILED_PRESTART`` because preparing it raised ``exc`` (called from the
+    ``except`` block: a surprise is logged with its traceback)."""
+    if isinstance(exc, OcelotError):
+        fail_prestart(ctx, key, exc.message)
+        return
+    log.exception("prepare of build %s failed", key.build_id)
+    fail_prestart(ctx, key, f"{type(exc).__name__}: {exc}")
 
 
 def _record_workspace(ctx: RunContext, build_id: int, workspace: str) -> None:
@@ -217,12 +223,8 @@ def _prepare_local(
                 workspace = local.check_out(key, mirror, commit)
             except SourceError:  # not fetched here yet: fetch, then check out again
                 workspace = local.check_out(key, fetch(), commit)
-    except OcelotError as exc:
-        fail_prestart(ctx, key, exc.message)
-        return None
-    except Exception as exc:  # any surprise must end the build, not strand it
-        log.exception("prepare of build %s failed", build_id)
-        fail_prestart(ctx, key, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure ends the build; _give_up logs surprises
+        _give_up(ctx, key, exc)
         return None
     if workspace != _local_workspace(local, key):  # never expected: then record the real one
         _record_workspace(ctx, build_id, workspace)
