@@ -26,7 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
+import re2
 from docker.utils.build import PatternMatcher
+from docker.utils.fnmatch import translate
+
+from ocelot.errors import ExecutorError
 
 DIGEST_VERSION = "ocelot-image-context-v1"
 MOVED_DOCKERFILE = ".ocelot.Dockerfile"
@@ -62,6 +66,23 @@ def ignore_patterns(dockerignore: bytes | None) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def _matcher(patterns: list[str]) -> PatternMatcher:
+    """docker-py's ``.dockerignore`` matcher (its rules: parent directories, ``!``
+    exceptions), each pattern's regular expression run by RE2 instead of ``re``: the file
+    comes from the repository, and a pattern such as ``*a*a*a*a*a*a*a*a*b`` would make
+    ``re`` backtrack for minutes on one long name, holding the worker, not the build."""
+    matcher = PatternMatcher(patterns)
+    for pattern in matcher.patterns:
+        try:  # docker-py matches case-insensitively
+            regex = re2.compile(translate(pattern.cleaned_pattern.lower()))
+        except re2.error as exc:
+            raise ExecutorError(
+                f".dockerignore pattern {pattern.cleaned_pattern!r} cannot be used: {exc}"
+            ) from None
+        pattern.match = lambda path, regex=regex: regex.match(path.lower()) is not None
+    return matcher
+
+
 def repack(
     source: IO[bytes],
     top: str,
@@ -73,7 +94,7 @@ def repack(
     ``top``, without ``.git`` nor what the ``.dockerignore`` patterns ``ignore`` exclude;
     ``keep``: relative paths whose bytes to return as well (never excluded)."""
     found = Repacked()
-    matcher = PatternMatcher(list(ignore) + [f"!{name}" for name in keep]) if ignore else None
+    matcher = _matcher(list(ignore) + [f"!{name}" for name in keep]) if ignore else None
     with (
         tarfile.open(fileobj=source, mode="r|*") as src,
         tarfile.open(fileobj=out, mode="w") as dst,

@@ -121,3 +121,14 @@ def test_base_images_skip_earlier_stages_and_flags() -> None:
         "from build as test\nFROM 127.0.0.1:5000/base:1\nFROM ${BASE}\n"
     )
     assert base_images(text) == ["golang:1", "127.0.0.1:5000/base:1", "${BASE}"]
+
+
+def test_a_hostile_dockerignore_pattern_cannot_hold_the_worker() -> None:
+    """``re`` backtracks for minutes on this pattern and a long name (the file comes from
+    the repository, a fork's too); RE2 answers at once. Under ``re`` this test would run into
+    pytest's timeout."""
+    hostile = "*a" * 12 + "*b"
+    out = io.BytesIO()
+    files = {**FILES, ".dockerignore": hostile.encode(), "a" * 200: b"x"}
+    found = repack(archive(files), "workspace", out, keep=("Dockerfile",), ignore=[hostile])
+    assert "f 644" in " ".join(found.entries) and any("a" * 200 in e for e in found.entries)
