@@ -50,7 +50,8 @@ def leftover(client: docker.DockerClient) -> tuple[BuildKey, str]:
 
 
 def exists(client: docker.DockerClient, name: str) -> bool:
-    return bool(client.containers.list(all=True, filters={"name": f"^{name}$"}))
+    # one list call (containers.list() inspects each afterwards: racy with a removal)
+    return bool(client.api.containers(all=True, filters={"name": f"^{name}$"}))
 
 
 def test_prune_removes_old_leftovers_but_not_running_or_young_ones(client) -> None:
