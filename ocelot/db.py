@@ -41,6 +41,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+def _sqlite_savepoint(conn, _name) -> None:  # type: ignore[no-untyped-def]
+    """Take SQLite's write lock before a SAVEPOINT that would open the transaction.
+
+    pysqlite opens a transaction only before INSERT/UPDATE/DELETE, so a SAVEPOINT outside
+    one starts a *deferred* transaction: its first SELECT pins a snapshot, and if another
+    process commits before its first write, that write fails at once with "database is
+    locked" (SQLITE_BUSY_SNAPSHOT; busy_timeout does not apply). ``BEGIN IMMEDIATE`` waits
+    for the lock under busy_timeout instead, and the savepoint then runs inside it."""
+    driver = conn.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        driver.execute("BEGIN IMMEDIATE")
+
+
 def make_engine(settings: Settings) -> Engine:
     """Return the process-wide engine for ``settings.database_url`` (created once)."""
     url = settings.database_url
@@ -52,6 +65,7 @@ def make_engine(settings: Settings) -> Engine:
         settings.home.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_savepoint)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     _engines[url] = engine

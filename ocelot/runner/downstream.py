@@ -9,6 +9,7 @@ import logging
 
 from ocelot.db import session_scope
 from ocelot.models import Build
+from ocelot.retrying import outage_budget, retry_db
 from ocelot.runner.context import RunContext
 from ocelot.services.subscriptions import trigger_downstream
 from ocelot.status import BuildStatus
@@ -21,10 +22,18 @@ def upstream_passed(ctx: RunContext, build_id: int, status: str) -> list[int]:
     otherwise, and on a redelivered finish). Never raises: the build's result stands."""
     if status != BuildStatus.PASSED:
         return []
-    try:
+
+    def queue() -> list[int]:
         with session_scope(ctx.engine) as session:
             build = session.get(Build, build_id)
-            queued = trigger_downstream(session, build) if build is not None else []
+            return trigger_downstream(session, build) if build is not None else []
+
+    try:  # a busy or restarting database is waited out: nothing else would queue them
+        queued = retry_db(
+            queue,
+            what=f"queueing the downstream builds of build {build_id}",
+            budget=outage_budget(ctx.settings),
+        )
     except Exception:  # a passed build must not fail for its subscribers
         log.exception("build %s passed but its downstream builds could not be queued", build_id)
         return []

@@ -48,15 +48,29 @@ def ocelot(
     return run
 
 
-def downstream_of(stack: Stack, repo: str) -> dict[str, Any]:
+def downstream_of(stack: Stack, repo: str, worker: Process) -> dict[str, Any]:
     """The one build of ``repo``, once it has ended (an upstream's passing made it)."""
 
-    def ended() -> dict[str, Any] | None:
+    def builds() -> list[dict[str, Any]]:
         resp = stack.client.get(f"/api/v1/repos/{repo}/builds", headers=stack.auth)
-        builds = resp.get_json()["builds"]
-        return builds[0] if builds and builds[0]["finished_at"] else None
+        found: list[dict[str, Any]] = resp.get_json()["builds"]
+        return found
 
-    found: dict[str, Any] = eventually(ended, 120, lambda: f"an ended build of {repo}")
+    def ended() -> dict[str, Any] | None:
+        found = builds()
+        return found[0] if found and found[0]["finished_at"] else None
+
+    def what() -> str:  # enough to tell a build never queued from one never run
+        seen = [
+            {k: b.get(k) for k in ("id", "status", "pending_reason", "attempt", "worker")}
+            for b in builds()
+        ]
+        tail = worker.log.read_text(errors="replace").splitlines()[-40:]
+        return f"an ended build of {repo}; its builds: {seen}; the worker's log ends:\n" + (
+            "\n".join(tail)
+        )
+
+    found: dict[str, Any] = eventually(ended, 120, what)
     return found
 
 
@@ -90,7 +104,7 @@ def test_a_b_c_through_the_worker_and_docker(
 
     first = stack.build(lib, branch="master")
     assert stack.wait(first)["status"] == "PASSED", stack.logs(first)
-    app_build = downstream_of(stack, app)
+    app_build = downstream_of(stack, app, docker_worker)
     assert app_build["status"] == "PASSED", stack.logs(app_build["id"])
     assert (app_build["trigger"], app_build["triggered_by"]) == ("upstream", f"{lib}#{first}")
     assert (app_build["branch"], app_build["hash"]) == ("main", app_sha)
@@ -98,7 +112,7 @@ def test_a_b_c_through_the_worker_and_docker(
     assert f"trigger=upstream by={lib}#{first}" in log
     assert f"upstream={lib}#{first}@{lib_sha}" in log
 
-    site_build = downstream_of(stack, site)
+    site_build = downstream_of(stack, site, docker_worker)
     assert site_build["status"] == "PASSED", stack.logs(site_build["id"])
     assert (site_build["branch"], site_build["hash"]) == ("master", site_sha)
     log = stack.logs(site_build["id"])
