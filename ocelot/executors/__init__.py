@@ -8,6 +8,7 @@ documented there). :func:`make_executor` picks the backend named by
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ocelot.errors import ExecutorError
@@ -66,6 +67,7 @@ def make_executor(settings: Settings, instance: str | None = None) -> Executor:
             limits=limits_from(settings),
             warm=settings.warm_containers,
             pool_root=settings.home / "warm-pool",
+            stash_root=settings.home / "checkouts" / re.sub(r"[^\w.-]+", "-", settings.worker_name),
         )
     if settings.worker_executor == "local":
         from ocelot.executors.local import LocalExecutor

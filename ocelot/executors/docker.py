@@ -26,9 +26,12 @@ build container by name finds a claimed one too; the workspace volume is read fr
 container (:meth:`DockerExecutor.workspace_volume`), and ``destroy``/``cleanup`` remove a
 claimed container with its pool volume.
 
-The checkout is copied into the volume with ``put_archive`` (a tar built in a temporary file),
-never bind-mounted, so a daemon on another host (``DOCKER_HOST``) works the same. Its files
-are owned by the container's user (``id -u``/``id -g``), so a non-root image can write them.
+The checkout goes into the volume as a tar, never bind-mounted, so a daemon on another host
+(``DOCKER_HOST``) works the same. When the container's user is root, ``prepare`` stashes the
+tar and the first stage's exec unpacks it from its stdin before the script runs, which saves
+``put_archive``'s round trip and daemon work (:mod:`ocelot.executors.docker_unpack`, with its
+fallbacks). Otherwise ``prepare`` copies it in with ``put_archive``, its files owned by the
+container's user (``id -u``/``id -g``), so a non-root image can write them.
 
 Credentials: an image (the build's, or a stage's own) whose registry has one of the
 ``registry_logins`` is pulled with that login on every use, the login passed to the daemon
@@ -46,9 +49,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from ocelot.errors import ExecutorError
-from ocelot.executors import deadman, docker_image, warm_pool
+from ocelot.executors import deadman, docker_image, docker_unpack, warm_pool
 from ocelot.executors.archives import home_archive
 from ocelot.executors.base import (
     NO_HOME_FILES,
@@ -130,10 +132,13 @@ class DockerExecutor:
         limits: ResourceLimits | None = None,
         warm: int = 0,
         pool_root: Path | None = None,
+        stash_root: Path | None = None,
     ) -> None:
         self.worker = worker
         self.warm = warm  # OCELOT_WARM_CONTAINERS; 0 or no pool_root: no pool
         self.pool_root = pool_root
+        # checkouts waiting for the first stage's exec (docker_unpack); None: put_archive
+        self.stash = docker_unpack.Stash(stash_root) if stash_root is not None else None
         self.instance = instance
         self.docker_host = docker_host
         self.limits = limits or ResourceLimits()
@@ -174,7 +179,12 @@ class DockerExecutor:
                     container = self._start(
                         client, image, container_name(key, self.instance), key, env=env
                     )
-            self._copy_in(container, checkout, *self._user_ids(container))
+            uid, gid = self._user_ids(container)
+            if uid == 0 and self.stash is not None and docker_unpack.can_send(client):
+                # under the build's name: a claimed pool container's object has its old one
+                self.stash.put(container_name(key, self.instance), checkout)
+            else:
+                self._copy_in(container, checkout, uid, gid)
             if home_files:
                 self._put_home_files(container, home_files)
         except BaseException:
@@ -199,7 +209,18 @@ class DockerExecutor:
         registry_logins: Sequence[RegistryLogin] = (),
     ) -> StageOutcome:
         client = self.client()
-        with self._stage_container(client, key, stage, image, registry_logins) as container:
+        with self._stage_container(
+            client, key, stage, image, registry_logins, unpack=False
+        ) as container:
+            name = container_name(key, self.instance)
+            stashed = self.stash.get(name) if self.stash and image is None else None
+            if stashed is not None:
+                outcome = self._first_stage(
+                    client, container, name, stashed, argv, env, workdir, on_output=on_output,
+                    should_stop=should_stop, timeout=timeout, grace=grace,
+                )  # fmt: skip
+                if outcome is not None:
+                    return outcome
             with self._api(f"start the stage in {container.name}"):
                 exec_id = client.api.exec_create(
                     container.id,
@@ -208,24 +229,82 @@ class DockerExecutor:
                     workdir=workdir,
                 )["Id"]
                 stream = client.api.exec_start(exec_id, stream=True)
-            leader = Leader()
-            seen = supervise(
-                leader.strip(stream),
-                on_output=on_output,
-                should_stop=should_stop,
-                timeout=timeout,
-                grace=grace,
-                send_signal=lambda sig: signal_stage(client, container, leader, sig),
-                close=lambda: close_stream(stream),
-            )
-            close_stream(stream)
-            error, code = seen.error, exit_code(client, exec_id)
-            if code is None:
-                # The exec would not end: kill the whole container, the only sure way left.
-                with contextlib.suppress(DockerException, requests.RequestException):
-                    container.kill()
-                error = f"{error or 'the stage did not end'}; killed container {container.name}"
-                code = exit_code(client, exec_id)
+            return self._supervised(
+                client, container, exec_id, stream, lambda: close_stream(stream),
+                on_output=on_output, should_stop=should_stop, timeout=timeout, grace=grace,
+            )  # fmt: skip
+
+    def _first_stage(
+        self,
+        client: docker.DockerClient,
+        container: Container,
+        name: str,
+        stashed: Path,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        workdir: str,
+        *,
+        on_output: OutputCallback,
+        should_stop: StopCheck,
+        timeout: float | None,
+        grace: float,
+    ) -> StageOutcome | None:
+        """Run the build's first stage with the stashed checkout on its exec's stdin
+        (:mod:`ocelot.executors.docker_unpack`); None when the image has no ``tar`` (the
+        checkout then went in with ``put_archive``: run the stage as any other)."""
+        with self._api(f"start the stage in {container.name}"):
+            first = docker_unpack.StdinExec(
+                client, container.id, docker_unpack.unpacking(workdir, argv), stashed,
+                environment=env,
+            )  # fmt: skip
+        leader = Leader()
+        try:
+            outcome = self._supervised(
+                client, container, first.exec_id, first.chunks(), first.close, leader=leader,
+                on_output=on_output, should_stop=should_stop, timeout=timeout, grace=grace,
+            )  # fmt: skip
+        finally:
+            first.close()
+        if leader.pid is None and outcome.exit_code == docker_unpack.UNPACK_MISSING:
+            self._unstash(container, name)  # no tar in the image: the daemon unpacks it
+            return None
+        assert self.stash is not None
+        self.stash.discard(name)
+        return outcome
+
+    def _supervised(
+        self,
+        client: docker.DockerClient,
+        container: Container,
+        exec_id: str,
+        chunks: Iterable[bytes],
+        close: Callable[[], None],
+        *,
+        on_output: OutputCallback,
+        should_stop: StopCheck,
+        timeout: float | None,
+        grace: float,
+        leader: Leader | None = None,
+    ) -> StageOutcome:
+        """Follow a stage's exec to its end: output, timeout, stop requests, exit code."""
+        lead = leader if leader is not None else Leader()
+        seen = supervise(
+            lead.strip(chunks),
+            on_output=on_output,
+            should_stop=should_stop,
+            timeout=timeout,
+            grace=grace,
+            send_signal=lambda sig: signal_stage(client, container, lead, sig),
+            close=close,
+        )
+        close()
+        error, code = seen.error, exit_code(client, exec_id)
+        if code is None:
+            # The exec would not end: kill the whole container, the only sure way left.
+            with contextlib.suppress(DockerException, requests.RequestException):
+                container.kill()
+            error = f"{error or 'the stage did not end'}; killed container {container.name}"
+            code = exit_code(client, exec_id)
         return StageOutcome(code, seen.timed_out, seen.killed, error)
 
     def build_image(
@@ -270,6 +349,8 @@ class DockerExecutor:
                 _remove(client, container_name(key, self.instance))
                 _remove_volume(client, claimed)
             _remove_volume(client, volume_name(key, self.instance))
+        if self.stash is not None:
+            self.stash.discard(container_name(key, self.instance))
 
     def keep(self, key: BuildKey) -> None:
         """Let the build container of ``key`` outlive this worker (kept for debugging):
@@ -277,7 +358,9 @@ class DockerExecutor:
         client = self.client()
         name = container_name(key, self.instance)
         with self._api(f"keep {name} running"):
-            deadman.keep(client, client.containers.get(name).id)
+            container = client.containers.get(name)
+            deadman.keep(client, container.id)
+        self._unstash(container, name)  # it failed before its first stage: the checkout too
 
     def holder_labels(self) -> list[str]:
         """The labels of the containers this worker's stdin holder keeps alive."""
@@ -329,6 +412,16 @@ class DockerExecutor:
                 with contextlib.suppress(APIError):  # 409: in use, by a live pool container
                     _remove_volume(client, name)
                     removed.append(f"volume {name}")
+        stash = self.stash if worker == self.worker else None  # the stash is this worker's
+        for name in stash.containers() if stash is not None else ():
+            key = warm_pool.key_from_name(name, self.instance)
+            if key is None:
+                continue
+            if key not in decided:
+                decided[key] = not keep(key)
+            if decided[key] and stash is not None:
+                stash.discard(name)
+                removed.append(f"checkout {name}.tar")
         return removed
 
     def client(self) -> docker.DockerClient:
@@ -533,19 +626,21 @@ class DockerExecutor:
         stage: str,
         image: str | None,
         logins: Sequence[RegistryLogin] = (),
+        *,
+        unpack: bool = True,
     ) -> Iterator[Container]:
-        """The build container, or a fresh container of ``image`` removed after the stage."""
+        """The build container, or a fresh container of ``image`` removed after the stage.
+        Either way the stashed checkout is unpacked first, unless ``unpack`` is False (the
+        caller sends it with the build container's first stage)."""
         if image is None:
-            name = container_name(key, self.instance)
-            with self._api(f"find build container {name}"):
-                try:
-                    container = client.containers.get(name)
-                except NotFound:
-                    raise _not_prepared(f"build container {name}") from None
-            if container.status != "running":
-                raise ExecutorError(f"build container {name} is {container.status}, not running")
+            container = self._build_container(client, key)
+            if unpack:
+                self._unstash(container, container_name(key, self.instance))
             yield container
             return
+        build_name = container_name(key, self.instance)
+        if self.stash is not None and self.stash.get(build_name):
+            self._unstash(self._build_container(client, key), build_name)  # the volume it mounts
         self._ensure_image(client, image, logins)
         name = stage_container_name(key, stage, self.instance)
         with self._api(f"start a container from {image} for stage {stage!r}"):
@@ -557,6 +652,29 @@ class DockerExecutor:
         finally:
             with contextlib.suppress(DockerException, requests.RequestException):
                 container.remove(force=True)
+
+    def _build_container(self, client: docker.DockerClient, key: BuildKey) -> Container:
+        """The running build container of ``key`` (ExecutorError if missing or stopped)."""
+        name = container_name(key, self.instance)
+        with self._api(f"find build container {name}"):
+            try:
+                container = client.containers.get(name)
+            except NotFound:
+                raise _not_prepared(f"build container {name}") from None
+        if container.status != "running":
+            raise ExecutorError(f"build container {name} is {container.status}, not running")
+        return container
+
+    def _unstash(self, container: Container, name: str) -> None:
+        """Copy the stashed checkout of ``container`` in with ``put_archive``, if any (its
+        first user is not a stage's exec in it, or the image has no ``tar``)."""
+        stashed = self.stash.get(name) if self.stash is not None else None
+        if stashed is None:
+            return
+        with self._api(f"copy the checkout into {WORKSPACE}"), open(stashed, "rb") as fh:
+            container.put_archive("/", fh)
+        assert self.stash is not None
+        self.stash.discard(name)
 
     def _user_ids(self, container: Container) -> tuple[int, int]:
         """Numeric uid and gid of the container's default user (root unless the image says)."""
@@ -571,20 +689,11 @@ class DockerExecutor:
         return int(ids[0]), int(ids[1])
 
     def _copy_in(self, container: Container, checkout: Path, uid: int, gid: int) -> None:
-        top = WORKSPACE.strip("/")
-
-        def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-            info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
-            if info.name == top:
-                info.mode = 0o755
-            return info
-
         # The archive holds /workspace itself (extracted at "/"), so the daemon gives the
         # volume's root directory to the container's user too: no exec as root is needed
         # (with no-new-privileges, an exec as root in a non-root container has no capabilities).
         with tempfile.TemporaryFile(prefix="ocelot-checkout-") as buf:
-            with tarfile.open(fileobj=buf, mode="w") as tar:
-                tar.add(checkout, arcname=top, filter=owned)
+            docker_unpack.write_checkout(checkout, buf, uid, gid)
             buf.seek(0)
             with self._api(f"copy the checkout into {WORKSPACE}"):
                 container.put_archive("/", buf)

@@ -51,9 +51,14 @@ def worker() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-def executor(client: DockerClient, worker: str) -> Iterator[DockerExecutor]:
-    executor = DockerExecutor(worker)
+@pytest.fixture(params=["folded", "put_archive"])
+def executor(
+    request: pytest.FixtureRequest, client: DockerClient, worker: str, tmp_path: Path
+) -> Iterator[DockerExecutor]:
+    """Both ways a checkout goes in: sent with the first stage's exec (a stash, as workers
+    run), and ``put_archive`` in ``prepare`` (no stash)."""
+    stash = tmp_path / "checkouts" if request.param == "folded" else None
+    executor = DockerExecutor(worker, stash_root=stash)
     yield executor
     executor.client().close()
     # Whatever a test made, nothing labelled with its worker may survive it.
@@ -241,11 +246,13 @@ def test_cleanup_removes_only_what_keep_rejects(
     executor.prepare(crashed, checkout, IMAGE, {})
     assert executor.cleanup("someone-else", lambda k: False) == []
     removed = executor.cleanup(worker, lambda k: k == running)
+    stashed = [f"checkout ocelot-{crashed.build_id}-1.tar"] if executor.stash else []
     assert sorted(removed) == [
+        *stashed,
         f"container ocelot-{crashed.build_id}-1",
         f"volume ocelot-ws-{crashed.build_id}-1",
     ]
-    assert run(executor, running, "true").outcome.exit_code == 0
+    assert run(executor, running, "cat README").output == "hello from the checkout\n"
 
 
 def test_stop_requested_before_the_stage_announced_itself(

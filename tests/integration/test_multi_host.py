@@ -50,6 +50,7 @@ branches: [ALL]
 stages:
   - name: where
     script:
+      - 'echo begin'
       - 'ip -4 addr show eth0 | sed -n "s/.*inet \\([0-9.]*\\).*/addr=\\1/p"'
       - 'sleep {sleep}'
       - 'echo done'
@@ -119,11 +120,12 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
         h.close()
 
 
-def address(log: str) -> str:
+def address(log: str, build: dict[str, object] | None = None) -> str:
     for line in log.splitlines():
         if line.startswith("addr="):
             return line.removeprefix("addr=")
-    raise AssertionError(f"no addr= line in the log:\n{log}")
+    # "begin" there: eth0 had no address; "begin" gone too: the stage's first output was lost
+    raise AssertionError(f"no addr= line in the log of {build}:\n{log}")
 
 
 def test_builds_spread_over_two_hosts_and_run_beside_their_container(
@@ -139,7 +141,9 @@ def test_builds_spread_over_two_hosts_and_run_beside_their_container(
     per_host = Counter(b["worker"] for b in builds)
     assert set(per_host) == {"host-a", "host-b"}, per_host
     for build in builds:  # the stage ran in the container on its own worker's daemon
-        assert address(stack.logs(build["id"])).startswith(hosts.subnet(build["worker"])), build
+        assert address(stack.logs(build["id"]), build).startswith(hosts.subnet(build["worker"])), (
+            build
+        )
 
     with session_scope(stack.engine) as session:
         listed = {w.name: w for w in list_workers(session)}
