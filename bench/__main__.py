@@ -2,7 +2,7 @@
 
 Floors (what the same work costs without Ocelot):
   * ``docker run --rm ocelot/busybox true`` for a 1-stage Docker build, with the warm pool
-    (``OCELOT_WARM_CONTAINERS=2``) and without it (``0``, the default for now);
+    (``OCELOT_WARM_CONTAINERS=2``, the default) and without it (``0``);
   * one ``docker run`` plus four ``docker exec`` for a 5-stage Docker build;
   * a no-op Celery chain as long as the build's chain (route, prepare, stage, finish) for a
     1-stage build on the local executor, and ``sh -c true`` for its 4 steps run in-process

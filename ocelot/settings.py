@@ -134,7 +134,7 @@ class Settings:
     keep_containers: bool = False
     # Docker: fresh, never-used build containers kept ready for recently used images
     # (OCELOT_WARM_CONTAINERS; 0 = none, every build creates its own). See warm_pool.py.
-    warm_containers: int = 0
+    warm_containers: int = 2
     kill_grace_seconds: float = 10.0
     max_body_bytes: int = 5 * 1024 * 1024
     dependency_timeout: float = 60.0
@@ -232,7 +232,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "OCELOT_WORKER_HEARTBEAT", _float(env, "OCELOT_WORKER_HEARTBEAT", 5.0)
         ),
         keep_containers=_bool(env.get("OCELOT_KEEP_CONTAINERS")),
-        warm_containers=_limit("OCELOT_WARM_CONTAINERS", _int(env, "OCELOT_WARM_CONTAINERS", 0), 0),
+        warm_containers=_limit("OCELOT_WARM_CONTAINERS", _int(env, "OCELOT_WARM_CONTAINERS", 2), 0),
         kill_grace_seconds=_float(env, "OCELOT_KILL_GRACE", 10.0),
         max_body_bytes=_int(env, "OCELOT_MAX_BODY_BYTES", 5 * 1024 * 1024),
         log_flush_seconds=_float(env, "OCELOT_LOG_FLUSH_SECONDS", 0.25),

@@ -92,6 +92,10 @@ class Stack:
             "OCELOT_DATABASE_URL": f"sqlite:///{root / 'ocelot.db'}",
             "OCELOT_BROKER_URL": self.broker_url,
             "OCELOT_KILL_GRACE": "2",
+            # The warm pool (on by default) is off here: these tests find a build's containers
+            # by their build labels, which a claimed pool container does not carry. The pool
+            # has its own tests (test_warm_pool.py), and the two-host tests run with it on.
+            "OCELOT_WARM_CONTAINERS": "0",
             # Credentials and webhook secrets live in the encrypted store: one key per stack.
             "OCELOT_SECRET_KEY": Fernet.generate_key().decode(),
             **(env or {}),

@@ -136,7 +136,7 @@ def _hold_containers(ctx: RunContext) -> None:
 
         executor = ctx.executor
         assert isinstance(executor, DockerExecutor)
-        holder = deadman.hold(executor.new_client, executor.holder_labels())
+        holder = deadman.hold(executor.new_client, executor.holder_labels(), executor.hold_address)
     except Exception:  # containers then live until removed, as without the switch
         log.exception("could not start holding the build containers' stdin")
         return

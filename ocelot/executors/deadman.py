@@ -10,9 +10,14 @@ closes the container's stdin, ``read`` gets end-of-file, PID 1 exits and docker 
 container with every exec in it: a stage on a dead worker cannot run on beside the next
 attempt. A warm shutdown ends the same way (its builds were handed back and removed first).
 
-Until the holder has attached (at most a second after the container started), or with no
-holder at all (a worker started without ``python -m worker``, tools, tests driving the
-executor), stdin stays open and the container simply waits, as before.
+No container runs unheld: every container a worker starts is held *before* it starts. The
+warm pool's filler runs in the holder's process and calls :meth:`StdinHolder.hold_now`; a
+prefork process (``prepare``, a stage's own container) asks the holder over a Unix socket in
+the abstract namespace (:func:`holder_address`, one per installation and worker name;
+:func:`request_hold`) and starts the container only once the holder answers. With no holder
+to ask (a worker started without ``python -m worker``, tools, tests driving the executor),
+the request fails at once and the container starts unheld; the sweep then takes hold of it
+within a second, or, with no holder at all, stdin stays open and the container simply waits.
 
 A kept container (``OCELOT_KEEP_CONTAINERS``) must outlive its worker: :func:`keep` writes
 ``keep`` on its stdin, and PID 1 turns into a plain sleeper that no longer reads it. Only
@@ -23,8 +28,10 @@ client leaves.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -48,6 +55,33 @@ SWITCH = [
 # container created "attached" (``detach=False``); create starts nothing, so that is all it does.
 ARMED: Mapping[str, Any] = {"stdin_open": True, "detach": False}
 SWEEP_SECONDS = 1.0
+HOLD_REQUEST_SECONDS = 5.0  # how long a prefork process waits for the holder's answer
+# a request: "<container id> <name>\n" (the name only for the log)
+_REQUEST = re.compile(rb"([0-9a-f]{64})(?: ([\w.-]{0,128}))?")
+_REQUEST_MAX = 200
+
+
+def holder_address(instance: str, worker: str) -> str:
+    """The abstract Unix socket address of the holder of ``worker``'s containers (Linux;
+    at most 108 bytes whatever the names, so a digest of them)."""
+    digest = hashlib.sha256(f"{instance}\0{worker}".encode()).hexdigest()[:24]
+    return f"\0ocelot-holder-{digest}"
+
+
+def request_hold(
+    address: str, container_id: str, name: str = "", timeout: float = HOLD_REQUEST_SECONDS
+) -> bool:
+    """Ask the holder listening at ``address`` to hold ``container_id`` (created, not started
+    yet; ``name`` for its log); True once it does. False when there is no holder, or it
+    could not attach."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(address)
+            conn.sendall(f"{container_id} {name}".encode()[:_REQUEST_MAX] + b"\n")
+            return conn.recv(16).startswith(b"ok")
+    except OSError:
+        return False
 
 
 def _attach(client: docker.DockerClient, container_id: str) -> socket.socket:
@@ -81,28 +115,65 @@ class StdinHolder:
         self._thread = threading.Thread(target=self._run, name="ocelot-stdin-holder", daemon=True)
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._halt.set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+            self._listener.close()
 
-    def hold_now(self, container_id: str, name: str) -> None:
-        """Hold a container this process just started (the warm pool's), without waiting for
-        the next sweep. Never raises: the sweep tries again."""
+    def hold_now(self, container_id: str, name: str) -> bool:
+        """Hold a container about to start, without waiting for the next sweep; whether it is
+        held. Never raises: the sweep tries again."""
         with self._lock:
             if container_id in self.held:
-                return
+                return True
             try:
                 if self._client is None:
                     self._client = self._make_client()
                 self.held[container_id] = _attach(self._client, container_id)
             except (DockerException, requests.RequestException, OSError) as exc:
                 log.warning("could not hold the stdin of container %s: %s", name, exc)
-                return
+                return False
             self.names[container_id] = name
             log.info("holding the stdin of container %s", name)
+            return True
+
+    def serve(self, address: str) -> None:
+        """Answer hold requests (:func:`request_hold`) from this worker's prefork processes
+        at ``address``, in a thread of its own. Never raises: without it, containers are
+        held by the sweep, within a second of their start."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(address)
+            listener.listen(64)
+        except OSError as exc:
+            listener.close()
+            log.warning("cannot answer hold requests (%s): containers are held by the sweep", exc)
+            return
+        self._listener = listener
+        threading.Thread(
+            target=self._answer, args=(listener,), name="ocelot-hold-requests", daemon=True
+        ).start()
+
+    def _answer(self, listener: socket.socket) -> None:
+        while not self._halt.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed (stop, or a forked process's copy)
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(HOLD_REQUEST_SECONDS)
+                found = _REQUEST.fullmatch(conn.recv(_REQUEST_MAX + 1).strip())
+                held = found is not None and self.hold_now(
+                    found[1].decode(), (found[2] or found[1][:12]).decode()
+                )
+                conn.sendall(b"ok\n" if held else b"no\n")
 
     def sweep(self) -> None:
         """Attach to the containers not held yet; let go of those that are gone."""
@@ -155,21 +226,26 @@ class StdinHolder:
         the main process cannot keep the switch from firing."""
         if os.getpid() == self._pid:
             return
-        for sock in self.held.values():
+        for sock in [*self.held.values(), *([self._listener] if self._listener else [])]:
             with contextlib.suppress(OSError):
                 os.close(sock.detach())
-        self.held, self.names = {}, {}
+        self.held, self.names, self._listener = {}, {}, None
 
 
 _holder: StdinHolder | None = None
 
 
-def hold(make_client: Callable[[], docker.DockerClient], labels: list[str]) -> StdinHolder:
-    """Start this process's holder (once) for the containers labelled ``labels``."""
+def hold(
+    make_client: Callable[[], docker.DockerClient], labels: list[str], address: str | None = None
+) -> StdinHolder:
+    """Start this process's holder (once) for the containers labelled ``labels``, answering
+    hold requests at ``address`` (:func:`holder_address`) if given."""
     global _holder
     if _holder is None:
         _holder = StdinHolder(make_client, labels)
         _holder.start()
+        if address is not None:
+            _holder.serve(address)
         log.info("holding the stdin of build containers labelled %s", ", ".join(labels))
     return _holder
 

@@ -139,6 +139,8 @@ class DockerExecutor:
         self.pool_root = pool_root
         # checkouts waiting for the first stage's exec (docker_unpack); None: put_archive
         self.stash = docker_unpack.Stash(stash_root) if stash_root is not None else None
+        # where this worker's stdin holder takes hold requests (deadman: none is fine)
+        self.hold_address = deadman.holder_address(instance, worker)
         self.instance = instance
         self.docker_host = docker_host
         self.limits = limits or ResourceLimits()
@@ -615,6 +617,8 @@ class DockerExecutor:
         volume = volume or volume_name(key, self.instance)
         labels = self._labels(key, stage)
         container = self.create_container(client, image, name, labels, volume, env)
+        # held before it starts: a worker that dies at any moment takes it along (deadman)
+        deadman.request_hold(self.hold_address, container.id, name)
         container.start()
         return container
 

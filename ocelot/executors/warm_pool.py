@@ -2,9 +2,10 @@
 
 Creating and starting a build container (with its volume) is most of what ``prepare`` costs
 (~250 ms of the ~300 ms). A Docker worker therefore keeps up to ``OCELOT_WARM_CONTAINERS``
-(default 0 for now, off: see docs/performance.md; try 2) started containers for the images
-its builds used in the last :data:`RECENT_SECONDS`, and ``prepare`` claims one instead of
-making one: it copies the checkout in and the first stage runs with a single ``docker exec``.
+(default 2; 0 turns the pool off) started containers for the images its builds used in the
+last :data:`RECENT_SECONDS`, and ``prepare`` claims one instead of making one: the first stage
+then runs with a single ``docker exec``, which also brings the checkout in
+(:mod:`ocelot.executors.docker_unpack`).
 
 A pool container is made exactly as a build container (``DockerExecutor.fences``: limits,
 ``cap_drop``, ``no-new-privileges``, ``init``, no socket; the dead-man's switch as PID 1; its

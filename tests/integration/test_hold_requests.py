@@ -1,0 +1,105 @@
+"""The dead-man's switch with no window: a container is held before it starts. A process
+other than the holder's asks it over the abstract Unix socket (ocelot.executors.deadman
+.request_hold), as a worker's prefork processes do; when the holder's process is SIGKILLed,
+the container it was asked to hold stops on its own."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from ocelot.executors import deadman
+from tests.conftest import require
+from tests.stack import docker_ok
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+IMAGE = "ocelot/busybox"
+# The holder's own sweep holds nothing of this test (no container carries its label): only
+# the requests do.
+HOLDER = """
+import sys, time, docker
+from ocelot.executors import deadman
+deadman.hold(docker.from_env, ["ocelot.test=matches-nothing"], "\\0" + sys.argv[1])
+print("serving", flush=True)
+time.sleep(3600)
+"""
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    ok, reason = docker_ok()
+    require(ok, reason)
+    client = docker.from_env()
+    yield client
+    for row in client.api.containers(all=True, filters={"label": "ocelot.test=hold-requests"}):
+        client.api.remove_container(row["Id"], force=True)
+    client.close()
+
+
+@pytest.fixture
+def holder() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    address = deadman.holder_address("test", uuid.uuid4().hex)
+    # an abstract address starts with NUL, which argv cannot carry
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, address[1:]], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"serving\n"
+    yield address, proc
+    proc.kill()
+    proc.wait(10)
+
+
+def armed(client: docker.DockerClient) -> str:
+    container = client.containers.create(
+        IMAGE, entrypoint=deadman.SWITCH, labels={"ocelot.test": "hold-requests"},
+        init=True, **deadman.ARMED,
+    )  # fmt: skip
+    return str(container.id)
+
+
+def running(client: docker.DockerClient, container_id: str) -> bool:
+    return bool(client.api.inspect_container(container_id)["State"]["Running"])
+
+
+def test_a_container_held_before_its_start_stops_with_its_holder(
+    client: docker.DockerClient, holder: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    address, proc = holder
+    container_id = armed(client)
+    assert deadman.request_hold(address, container_id)
+    client.api.start(container_id)
+    assert running(client, container_id)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    eventually(lambda: not running(client, container_id), 30, "the held container to stop")
+    assert client.api.inspect_container(container_id)["State"]["ExitCode"] == 0  # end-of-file
+
+
+def test_a_container_nobody_was_asked_to_hold_outlives_the_holder(
+    client: docker.DockerClient, holder: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    """The control: the same container, not asked for, keeps running (so the test above
+    proves the request, not some other way the container could end)."""
+    _, proc = holder
+    container_id = armed(client)
+    client.api.start(container_id)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    with pytest.raises(AssertionError, match="timed out"):
+        eventually(lambda: not running(client, container_id), 3, "the container to stop")
+
+
+def test_requests_without_a_holder_or_for_no_container_are_refused(
+    client: docker.DockerClient, holder: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    address, _ = holder
+    nowhere = deadman.holder_address("test", "no-such-worker-" + uuid.uuid4().hex)
+    assert deadman.request_hold(nowhere, armed(client)) is False  # no holder: refused at once
+    assert deadman.request_hold(address, "0" * 64) is False  # no such container
+    assert deadman.request_hold(address, "../../etc") is False  # not a container id
