@@ -40,7 +40,7 @@ from typing import Any
 
 import redis as redis_lib
 
-from bench import api_scale, cli_wait, dashboard, local, logs, suite
+from bench import api_scale, cli_wait, cpu, dashboard, local, logs, suite
 from tests.servers import RedisServer
 from tests.stack import Stack, make_repo
 
@@ -115,10 +115,10 @@ class Runner:
         return elapsed
 
 
-def concurrent_docker_runs(loops: int, seconds: float) -> float:
+def concurrent_docker_runs(loops: int, seconds: float) -> tuple[float, int]:
     """``docker run --rm`` per second from ``loops`` loops running side by side for about
     ``seconds``: what the daemon sustains with that concurrency on this machine (issue 14:
-    ``2 / one run's latency`` overstated it)."""
+    ``2 / one run's latency`` overstated it); and how many runs that was."""
     stop = time.perf_counter() + seconds
     counts = [0] * loops
 
@@ -133,7 +133,7 @@ def concurrent_docker_runs(loops: int, seconds: float) -> float:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(counts) / (time.perf_counter() - start)
+    return sum(counts) / (time.perf_counter() - start), sum(counts)
 
 
 def machine() -> str:
@@ -206,14 +206,28 @@ def main() -> int:
 
         results.append(cli_wait.row(cli_wait.measure(stack, repo("wait", cli_wait.YML), RUNS)))
 
+        before = cpu.sample(docker_worker.proc.pid)
         elapsed = run.many(one, QUEUED)
-        rate, floor_rate = QUEUED / elapsed, concurrent_docker_runs(2, 20.0)
+        build_cpu, ocelot_cpu = cpu.per_unit(before, cpu.sample(docker_worker.proc.pid), QUEUED)
+        before = cpu.sample(None)
+        floor_rate, floor_runs = concurrent_docker_runs(2, 20.0)
+        run_cpu, _ = cpu.per_unit(before, cpu.sample(None), floor_runs)
+        rate = QUEUED / elapsed
         results.append(
             (
                 f"{QUEUED} queued 1-stage Docker builds, 1 worker x 2",
                 f"{rate:.2f} builds/s",
                 f"2 concurrent `docker run --rm` loops {floor_rate:.2f} runs/s",
                 f"{rate / floor_rate:.2f}x",
+            )
+        )
+        results.append(
+            (
+                "busy CPU (whole machine) per queued build: Ocelot's processes + the rest "
+                "(daemon, containerd, shims, runc, containers)",
+                f"{build_cpu:.0f} ms = {ocelot_cpu:.0f} + {build_cpu - ocelot_cpu:.0f} ms",
+                f"per `docker run --rm` of the loops {run_cpu:.0f} ms",
+                f"{build_cpu / run_cpu:.2f}x",
             )
         )
         results.append(suite.measure(root, stack.add_repo, run.build_latency))
