@@ -18,6 +18,8 @@ the abstract namespace (:func:`holder_address`, one per installation and worker 
 to ask (a worker started without ``python -m worker``, tools, tests driving the executor),
 the request fails at once and the container starts unheld; the sweep then takes hold of it
 within a second, or, with no holder at all, stdin stays open and the container simply waits.
+The holder answers only processes of its own user (``SO_PEERCRED``), and only for a
+container id; build containers have a network namespace of their own and cannot reach it.
 
 A kept container (``OCELOT_KEEP_CONTAINERS``) must outlive its worker: :func:`keep` writes
 ``keep`` on its stdin, and PID 1 turns into a plain sleeper that no longer reads it. Only
@@ -33,6 +35,7 @@ import logging
 import os
 import re
 import socket
+import struct
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -66,6 +69,12 @@ def holder_address(instance: str, worker: str) -> str:
     at most 108 bytes whatever the names, so a digest of them)."""
     digest = hashlib.sha256(f"{instance}\0{worker}".encode()).hexdigest()[:24]
     return f"\0ocelot-holder-{digest}"
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket (SO_PEERCRED)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
 
 
 def request_hold(
@@ -169,6 +178,9 @@ class StdinHolder:
                 return
             with conn, contextlib.suppress(OSError):
                 conn.settimeout(HOLD_REQUEST_SECONDS)
+                if _peer_uid(conn) != os.getuid():  # only this worker's user may ask
+                    conn.sendall(b"no\n")
+                    continue
                 found = _REQUEST.fullmatch(conn.recv(_REQUEST_MAX + 1).strip())
                 held = found is not None and self.hold_now(
                     found[1].decode(), (found[2] or found[1][:12]).decode()

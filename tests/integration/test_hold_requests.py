@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -103,3 +104,29 @@ def test_requests_without_a_holder_or_for_no_container_are_refused(
     assert deadman.request_hold(nowhere, armed(client)) is False  # no holder: refused at once
     assert deadman.request_hold(address, "0" * 64) is False  # no such container
     assert deadman.request_hold(address, "../../etc") is False  # not a container id
+
+
+ASK_AS_NOBODY = """
+import socket, sys
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.connect("\\0" + sys.argv[1])
+conn.sendall(sys.argv[2].encode() + b"\\n")
+print(conn.recv(16).decode().strip())
+"""
+
+
+def test_the_holder_answers_only_its_own_user(
+    client: docker.DockerClient, holder: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    """Another local user cannot make the worker hold (or, when it goes, close the stdin of)
+    a container: asked as ``nobody`` (Debian's python3, no Ocelot import), it says no."""
+    require(Path("/usr/bin/setpriv").exists(), "setpriv (util-linux) is needed to ask as nobody")
+    address, _ = holder
+    container_id = armed(client)
+    as_nobody = subprocess.run(
+        ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         "/usr/bin/python3", "-c", ASK_AS_NOBODY, address[1:], container_id],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert as_nobody.stdout.strip() == "no", as_nobody.stderr
+    assert deadman.request_hold(address, container_id)  # its own user: yes
