@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.servers import PG_BIN, PostgresServer, Process, RedisServer
@@ -99,6 +100,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
     s = Stack(tmp_path_factory.mktemp("stack"), redis_server)
     yield s
     s.close()
+
+
+@pytest.fixture
+def docker_client() -> Iterator[docker.DockerClient]:
+    """A client of this machine's Docker daemon (the test skips, saying why, without one)."""
+    ok, reason = docker_ok()
+    require(ok, reason)
+    client = docker.from_env()
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,32 @@
-"""What the executor tests share: run one stage and keep its output with arrival times."""
+"""What the executor tests share: a build key, a small checkout, and running one stage
+with its output kept with arrival times."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ocelot.executors import BuildKey, Executor, StageOutcome
+
+
+def random_key(attempt: int | None = None) -> BuildKey:
+    """A build key no other test uses (``attempt`` random too when None)."""
+    return BuildKey(
+        random.randrange(10**9, 2 * 10**9),
+        attempt if attempt is not None else random.randrange(1, 100),
+    )
+
+
+def sample_checkout(root: Path) -> Path:
+    """``README`` ("hello from the checkout") and an executable ``sub/run.sh`` (echo ran)."""
+    (root / "sub").mkdir(parents=True)
+    (root / "README").write_text("hello from the checkout\n")
+    (root / "sub" / "run.sh").write_text("echo ran\n")
+    (root / "sub" / "run.sh").chmod(0o755)
+    return root
 
 
 @dataclass

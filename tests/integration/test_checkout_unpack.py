@@ -5,7 +5,6 @@ fails the stage with a message, and the stash goes with its build."""
 
 from __future__ import annotations
 
-import random
 import subprocess
 import tarfile
 import uuid
@@ -20,7 +19,7 @@ from ocelot.executors.base import BuildKey, StageOutcome
 from ocelot.executors.docker import LABEL_WORKER, DockerExecutor, container_name
 from ocelot.executors.docker_unpack import UNPACK_FAILED, UNPACK_MISSING
 from tests.conftest import require
-from tests.executor_support import run
+from tests.executor_support import random_key, run, sample_checkout
 from tests.stack import docker_ok
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -52,17 +51,12 @@ def executor(client: DockerClient, tmp_path: Path) -> Iterator[DockerExecutor]:
 
 @pytest.fixture
 def key() -> BuildKey:
-    return BuildKey(random.randrange(10**9, 2 * 10**9), 1)
+    return random_key(attempt=1)
 
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    root = tmp_path / "checkout"
-    (root / "sub").mkdir(parents=True)
-    (root / "README").write_text("hello from the checkout\n")
-    (root / "sub" / "run.sh").write_text("echo ran\n")
-    (root / "sub" / "run.sh").chmod(0o755)
-    return root
+    return sample_checkout(tmp_path / "checkout")
 
 
 def listing(client: DockerClient, name: str) -> str:

@@ -22,7 +22,7 @@ from ocelot.executors.docker import (
     LABEL_WORKER,
     DockerExecutor,
 )
-from tests.executor_support import run
+from tests.executor_support import random_key, run, sample_checkout
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -71,16 +71,12 @@ def executor(
 
 @pytest.fixture
 def key() -> BuildKey:
-    return BuildKey(random.randrange(10**9, 2 * 10**9), random.randrange(1, 100))
+    return random_key()
 
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    root = tmp_path / "checkout"
-    (root / "sub").mkdir(parents=True)
-    (root / "README").write_text("hello from the checkout\n")
-    (root / "sub" / "run.sh").write_text("echo ran\n")
-    (root / "sub" / "run.sh").chmod(0o755)
+    root = sample_checkout(tmp_path / "checkout")
     (root / "link").symlink_to("README")
     return root
 

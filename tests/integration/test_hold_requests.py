@@ -17,7 +17,6 @@ import pytest
 
 from ocelot.executors import deadman
 from tests.conftest import require
-from tests.stack import docker_ok
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -35,14 +34,11 @@ time.sleep(3600)
 
 
 @pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    ok, reason = docker_ok()
-    require(ok, reason)
-    client = docker.from_env()
-    yield client
-    for row in client.api.containers(all=True, filters={"label": "ocelot.test=hold-requests"}):
-        client.api.remove_container(row["Id"], force=True)
-    client.close()
+def client(docker_client: docker.DockerClient) -> Iterator[docker.DockerClient]:
+    yield docker_client
+    label = {"label": "ocelot.test=hold-requests"}
+    for row in docker_client.api.containers(all=True, filters=label):
+        docker_client.api.remove_container(row["Id"], force=True)
 
 
 @pytest.fixture

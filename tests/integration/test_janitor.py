@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 
 import docker
@@ -11,8 +10,6 @@ import pytest
 
 from ocelot.executors import BuildKey
 from ocelot.executors.janitor import prune
-from tests.conftest import require
-from tests.stack import docker_ok
 
 pytestmark = [pytest.mark.docker]
 
@@ -20,12 +17,8 @@ INSTANCE = "janitortest"  # only this test's resources are candidates
 
 
 @pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    ok, reason = docker_ok()
-    require(ok, reason)
-    client = docker.from_env()
-    yield client
-    client.close()
+def client(docker_client: docker.DockerClient) -> docker.DockerClient:
+    return docker_client
 
 
 def leftover(client: docker.DockerClient) -> tuple[BuildKey, str]:
