@@ -85,11 +85,12 @@ class Stash:
 
     def put(self, container: str, checkout: Path) -> None:
         """Stash the tar of ``checkout`` (root-owned) for ``container``."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = self.path(container)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as fh:
+            # private source code: readable by this worker's user only, like a temporary file
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
                 write_checkout(checkout, fh)
             os.replace(tmp, target)
         except BaseException:

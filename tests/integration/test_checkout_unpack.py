@@ -69,7 +69,9 @@ def test_prepare_copies_nothing_and_the_first_stage_brings_the_checkout(
 ) -> None:
     executor.prepare(key, checkout, IMAGE, {})
     name = container_name(key)
-    assert executor.stash is not None and executor.stash.get(name) is not None
+    assert executor.stash is not None
+    stashed = executor.stash.get(name)
+    assert stashed is not None and stashed.stat().st_mode & 0o077 == 0  # private
     assert listing(client, name) == ""  # no put_archive happened
 
     first = run(executor, key, "cat README; sub/run.sh; cat; echo stdin-was-empty")
