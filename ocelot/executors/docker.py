@@ -78,8 +78,8 @@ from ocelot.executors.base import (
     supervise,
 )
 from ocelot.executors.docker_exec import Leader, close_stream, exit_code, signal_stage, wrap
+from ocelot.executors.docker_unpack import WORKSPACE
 
-WORKSPACE = "/workspace"
 LABEL_BUILD = "ocelot.build_id"
 LABEL_ATTEMPT = "ocelot.attempt"
 LABEL_WORKER = "ocelot.worker"

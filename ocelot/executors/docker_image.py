@@ -45,6 +45,7 @@ from ocelot.executors.base import (
     image_registry,
     supervise,
 )
+from ocelot.executors.docker_unpack import WORKSPACE
 from ocelot.executors.image_context import (
     MOVED_DOCKERFILE,
     add_file,
@@ -55,7 +56,6 @@ from ocelot.executors.image_context import (
 )
 from ocelot.pipeline.images import reference_registry_and_tag
 
-WORKSPACE = "/workspace"
 LABEL_CONTEXT = "ocelot.context"
 LABEL_BUILT_BY = "ocelot.built_by"
 

@@ -37,7 +37,7 @@ from docker.utils.socket import frames_iter
 
 from ocelot.executors.docker_exec import ANNOUNCE
 
-WORKSPACE = "/workspace"
+WORKSPACE = "/workspace"  # the build volume's mount point, for every docker module
 UNPACK_MISSING = 213  # the image has no tar: nothing was read, the stage did not run
 UNPACK_FAILED = 214  # tar failed (its message is in the log): the stage did not run
 # Unpack stdin at "/" (the archive holds /workspace itself), then announce and run the stage.
@@ -137,7 +137,6 @@ class StdinExec:
         )["Id"]  # fmt: skip
         self._sock: Any = client.api.exec_start(self.exec_id, socket=True)
         self._raw: socket.socket | None = getattr(self._sock, "_sock", None)
-        self.sent = threading.Event()  # the whole payload went to the daemon
         self._writer = threading.Thread(
             target=self._send, args=(payload,), name="ocelot-unpack", daemon=True
         )
@@ -151,7 +150,6 @@ class StdinExec:
             with open(payload, "rb") as fh:
                 while block := fh.read(_CHUNK):
                     raw.sendall(block)
-            self.sent.set()
             raw.shutdown(socket.SHUT_WR)  # end-of-file on the exec's stdin
 
     def chunks(self) -> Iterator[bytes]:
