@@ -178,10 +178,13 @@ class StdinHolder:
                 return
             with conn, contextlib.suppress(OSError):
                 conn.settimeout(HOLD_REQUEST_SECONDS)
+                # Read the request before any answer, even one refused: closing on a client
+                # that has not sent yet would fail its send (EPIPE) instead of saying "no".
+                request = conn.recv(_REQUEST_MAX + 1)
                 if _peer_uid(conn) != os.getuid():  # only this worker's user may ask
                     conn.sendall(b"no\n")
                     continue
-                found = _REQUEST.fullmatch(conn.recv(_REQUEST_MAX + 1).strip())
+                found = _REQUEST.fullmatch(request.strip())
                 held = found is not None and self.hold_now(
                     found[1].decode(), (found[2] or found[1][:12]).decode()
                 )

@@ -50,6 +50,7 @@ def holder() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     yield address, proc
     proc.kill()
     proc.wait(10)
+    proc.stdout.close()
 
 
 def armed(client: docker.DockerClient) -> str:
@@ -103,9 +104,10 @@ def test_requests_without_a_holder_or_for_no_container_are_refused(
 
 
 ASK_AS_NOBODY = """
-import socket, sys
+import socket, sys, time
 conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 conn.connect("\\0" + sys.argv[1])
+time.sleep(0.3)  # a slow client: the holder must wait for the request before it says no
 conn.sendall(sys.argv[2].encode() + b"\\n")
 print(conn.recv(16).decode().strip())
 """
