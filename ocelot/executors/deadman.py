@@ -42,7 +42,7 @@ from typing import Any
 
 import docker
 import requests
-from docker.errors import DockerException
+from docker.errors import DockerException, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,12 @@ class StdinHolder:
             name = running[container_id]
             try:
                 self.held[container_id] = _attach(client, container_id)
+            except NotFound:
+                # Listed but not there: removed since, or still being created (the daemon
+                # lists a container before it can attach to it). Its own hold request, or
+                # the next sweep, holds it; nothing to warn about.
+                log.debug("container %s is not attachable yet (or gone)", name)
+                continue
             except (DockerException, requests.RequestException, OSError) as exc:
                 log.warning("could not hold the stdin of container %s: %s", name, exc)
                 continue

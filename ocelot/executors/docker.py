@@ -171,7 +171,8 @@ class DockerExecutor:
             container = None
             # A warm container has no environment, and only an image used without a login
             # is pooled (a login's image is pulled, with the login, on every use).
-            if found is not None and not env:
+            poolable = found is not None and not env
+            if found is not None and poolable:
                 container = self._claim(client, key, image, found)
             if container is None:
                 with self._api(f"create the build container from {image}"):
@@ -181,6 +182,8 @@ class DockerExecutor:
                     container = self._start(
                         client, image, container_name(key, self.instance), key, env=env
                     )
+                if poolable:
+                    warm_pool.missed(self, image)
             uid, gid = self._user_ids(container)
             if uid == 0 and self.stash is not None and docker_unpack.can_send(client):
                 # under the build's name: a claimed pool container's object has its old one

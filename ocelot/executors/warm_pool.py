@@ -32,11 +32,13 @@ only if it was made from the image id the tag names *now* (a build may have re-t
 run while every slot of the stage pool is busy (a task on the worker's own queue would wait
 behind the builds it should be ahead of), it costs no Celery hop, and the main process is the
 one that holds the containers' stdin, so a new pool container is held from the moment it
-starts. Claimers touch a file per image (:func:`note_use`, also on a miss: that is how the pool
-learns which images to keep); the filler looks at those files every :data:`TICK_SECONDS` and
-at the daemon when one changed (or every :data:`SWEEP_SECONDS`), retires pool containers that
-are dead, too old (:data:`MAX_AGE_SECONDS`), of an image no longer recent or re-tagged, or
-beyond the target, and creates the missing ones, never letting this worker's containers
+starts. Claimers touch a file per image (:func:`note_use`; on a miss, :func:`missed` does it
+once the build's own container runs, so the first build of an image does not share the daemon
+with the pool's first containers): that is how the pool learns which images to keep. The
+filler looks at those files every :data:`TICK_SECONDS` and at the daemon when one changed (or
+every :data:`SWEEP_SECONDS`), retires pool containers that are dead, too old
+(:data:`MAX_AGE_SECONDS`), of an image no longer recent or re-tagged, or beyond the target,
+and creates the missing ones, never letting this worker's containers
 (build, stage and pool) exceed ``OCELOT_MAX_BUILDS + OCELOT_WARM_CONTAINERS``.
 
 **Leaving nothing behind**: the filler removes the previous boot's pool containers (and
@@ -197,7 +199,6 @@ def claim(
     directory = pool_dir(executor)
     if directory is None:
         return None
-    note_use(directory, image)
     prefix = "/" + pool_prefix(executor.instance, executor.worker)
     filters = {
         "label": [*_selector(executor), f"{LABEL_POOL_IMAGE}={image}"],
@@ -213,8 +214,18 @@ def claim(
                 client.api.rename(name.lstrip("/"), target)
             except NotFound:  # removed meanwhile (the janitor, a retirement)
                 continue
+            note_use(directory, image)
             return str(row["Id"])
     return None
+
+
+def missed(executor: PoolOwner, image: str) -> None:
+    """A build of ``image`` found no warm container and has started its own: from now on
+    the pool keeps ``image`` warm. Noted only once that container runs, so the pool's first
+    containers are not made on the same daemon at the same moment as the build's own."""
+    directory = pool_dir(executor)
+    if directory is not None:
+        note_use(directory, image)
 
 
 def volume_of(labels: dict[str, str] | None, instance: str) -> str | None:

@@ -5,12 +5,14 @@ the container it was asked to hold stops on its own."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -128,3 +130,33 @@ def test_the_holder_answers_only_its_own_user(
     )  # fmt: skip
     assert as_nobody.stdout.strip() == "no", as_nobody.stderr
     assert deadman.request_hold(address, container_id)  # its own user: yes
+
+
+def test_a_sweep_passes_quietly_over_a_listed_container_it_cannot_attach_to(
+    client: docker.DockerClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon lists a container before it can attach to it (while its volume is made)
+    and until it is removed, so a sweep meets real 404s: no warning for those, and the
+    others are held. Here the listed container is removed right after the listing."""
+    doomed, other = armed(client), armed(client)
+    sweeping = docker.from_env()
+    listing = sweeping.api.containers
+
+    def list_then_remove(*args: Any, **kwargs: Any) -> Any:
+        rows = listing(*args, **kwargs)
+        client.api.remove_container(doomed, force=True)
+        return rows
+
+    sweeping.api.containers = list_then_remove  # type: ignore[method-assign]
+    holder = deadman.StdinHolder(lambda: sweeping, ["ocelot.test=hold-requests"])
+    try:
+        with caplog.at_level(logging.DEBUG, logger=deadman.__name__):
+            holder.sweep()
+        assert other in holder.held and doomed not in holder.held, holder.names
+        said = [(r.levelno, r.getMessage()) for r in caplog.records]
+        assert any("not attachable" in m for _, m in said), said  # the 404 did happen
+        assert not [m for level, m in said if level >= logging.WARNING], said
+    finally:
+        for sock in holder.held.values():
+            sock.close()
+        sweeping.close()

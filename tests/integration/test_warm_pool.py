@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -266,4 +267,39 @@ def test_each_warm_container_is_claimed_by_exactly_one_process(tmp_path: Path) -
         assert instance_rows(instance) == [] and volumes(instance) == []
         assert _claim_in_child(jobs[0]) is None  # an empty pool: a miss
     finally:
+        remove_instance(instance)
+
+
+def test_a_miss_teaches_the_pool_only_once_the_build_s_own_container_runs(
+    tmp_path: Path,
+) -> None:
+    """The first build of an image makes its own container; the pool starts making its
+    containers only after that one runs, so they do not share the daemon's first moments."""
+    ok, reason = docker_ok()
+    require(ok, reason)
+    instance = f"miss{secrets.token_hex(3)}"
+    executor = DockerExecutor(
+        "missers", instance=instance, warm=2, pool_root=tmp_path, limits=ResourceLimits()
+    )
+    directory = warm_pool.pool_dir(executor)
+    assert directory is not None
+    client = executor.client()
+    key = BuildKey(1, 1)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "f.txt").write_text("x")
+    try:
+        target = container_name(key, instance)
+        image_id = client.images.get(IMAGE).id
+        assert warm_pool.claim(executor, client, target, IMAGE, image_id) is None  # a miss
+        assert warm_pool.recent_images(directory) == []  # not noted by the miss itself
+        executor.prepare(key, checkout, IMAGE, {})
+        state = client.api.inspect_container(target)["State"]
+        assert state["Running"], state
+        assert warm_pool.recent_images(directory) == [IMAGE]  # noted once it ran
+        noted = (directory / next(p.name for p in directory.glob("image-*"))).stat().st_mtime
+        started = state["StartedAt"]  # RFC 3339 with nanoseconds, UTC
+        assert noted >= datetime.fromisoformat(started[:26] + "+00:00").timestamp()
+    finally:
+        executor.destroy(key)
         remove_instance(instance)
