@@ -29,7 +29,9 @@ Tasks:
 * ``task_postrun`` (every task, whatever its outcome, in the process that ran it): dispatch
   what the runner announced while the task ran (``RunContext.build_started`` /
   ``build_finished``, recorded right after each commit): a finished build gets its notices
-  (``notify`` queue) and forge reports (``forge`` queue), a started one its forge report.
+  (``notify`` queue) and forge reports (``forge`` queue), a started one its forge report;
+  only the tasks that will find work (:mod:`ocelot.services.announcing`: a forge with an API,
+  a pull request, a ``notify`` block), or all of them when the database cannot say.
   Publishing only sends ids; every consumer is idempotent, so a redelivered step announcing
   again is harmless, and a broker error here is logged, never raised into the task.
 """
@@ -50,6 +52,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from ocelot import queues
 from ocelot.db import dispose_engines, session_scope
@@ -59,6 +62,7 @@ from ocelot.models import Build
 from ocelot.runner import RunContext, pipelines, remover
 from ocelot.runner.context import Announcement
 from ocelot.runner.recovery import abandon, fail_build
+from ocelot.services import announcing
 from ocelot.status import BuildStatus
 from worker import control_pool, metrics, registry
 from worker.app import app
@@ -67,26 +71,39 @@ from worker.context import current_context, get_context, reset_context
 log = logging.getLogger("ocelot.worker")
 
 
-def announce(publisher: Celery, announcements: list[Announcement]) -> None:
+def announce(
+    publisher: Celery, announcements: list[Announcement], engine: Engine | None = None
+) -> None:
     """Publish what ``announcements`` call for, once per build: notices and forge reports
-    for a build that finished, a forge report for one that started. Never raises."""
+    for a build that finished, a forge report for one that started. With ``engine``, only
+    the tasks that will have something to do (:mod:`ocelot.services.announcing`); without
+    it, or when the database cannot say, all of them. Never raises."""
     latest: dict[int, Announcement] = {}
     for item in announcements:  # a build that ended needs no "started" report as well
         earlier = latest.get(item.build_id)
         if earlier is None or not earlier.finished or item.finished:
             latest[item.build_id] = item
-    for build_id, item in latest.items():
+    due: dict[int, announcing.Due] = {}
+    if engine is not None and latest:
         try:
-            if item.finished:
+            due = announcing.due(engine, latest)
+        except Exception:  # the tasks decide for themselves
+            log.warning("could not read what builds %s call for; sending every report",
+                        sorted(latest), exc_info=True)  # fmt: skip
+    for build_id, item in latest.items():
+        wanted = due.get(build_id, announcing.EVERYTHING)
+        try:
+            if item.finished and wanted.notices:
                 queues.send_notify(publisher, build_id)
-            queues.send_forge_report(publisher, build_id)
+            if wanted.status:
+                queues.send_forge_report(publisher, build_id, comment=wanted.comment)
         except Exception:  # the build's status stands; followers poll it anyway
             log.exception("could not announce build %s (%s)", build_id, item.status)
 
 
 def _flush(publisher: Celery, ctx: RunContext | None) -> None:
     if ctx is not None:
-        announce(publisher, ctx.take_announcements())
+        announce(publisher, ctx.take_announcements(), ctx.engine)
         pipelines.wake(publisher, ctx.take_wakeups())  # other pipelines' builds (depends_on)
 
 

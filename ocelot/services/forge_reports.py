@@ -53,10 +53,17 @@ def build_url(settings: Settings, build_id: int) -> str:
     return f"{settings.public_url}/builds/{build_id}"
 
 
+def reportable(build: Build) -> bool:
+    """Whether the build's commit can carry a status: a forge with an API, and a commit.
+    (What :func:`set_status` and :func:`update_comment` ask first; the worker asks it too,
+    so it sends no report task that would find nothing to do.)"""
+    return build.repo.vcs_type in WEBHOOK_FORGES and bool(build.hash)
+
+
 def _forge_for(
     session: Session, settings: Settings, build: Build, forge: Forge | None
 ) -> Forge | None:
-    if build.repo.vcs_type not in WEBHOOK_FORGES or not build.hash:
+    if not reportable(build):
         return None
     return forge or api_forge(session, settings, build.repo)
 
