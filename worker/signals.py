@@ -13,7 +13,9 @@ Worker:
 * ``worker_shutting_down`` (SIGTERM/SIGINT): hand this worker's running builds back, so
   another worker runs them as a new attempt instead of leaving them ``RUNNING`` until the
   lease ends; a build out of retries fails, and is announced; the warm pool is removed; then
-  the registry marks the worker stopped.
+  the registry marks the worker stopped;
+* ``worker_shutdown`` (after a warm shutdown, the pool gone): the janitor's clean-up of this
+  worker's leftovers, for what a pool process ended by the stop signal could not remove.
 
 Tasks:
 
@@ -49,6 +51,7 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
+    worker_shutdown,
     worker_shutting_down,
 )
 from sqlalchemy import select
@@ -59,7 +62,7 @@ from ocelot.db import dispose_engines, session_scope
 from ocelot.errors import DatabaseUnreachable
 from ocelot.executors import deadman, warm_pool
 from ocelot.models import Build
-from ocelot.runner import RunContext, pipelines, remover
+from ocelot.runner import RunContext, leftovers, pipelines, remover
 from ocelot.runner.context import Announcement
 from ocelot.runner.recovery import abandon, fail_build
 from ocelot.services import announcing
@@ -116,6 +119,23 @@ def _after_fork(**_: object) -> None:
     reset_context()
     deadman.after_fork()  # a pool process must not hold its build containers alive
     remover.enable()
+
+
+@worker_shutdown.connect
+def _shut_down(**_: object) -> None:
+    """After a warm shutdown, the pool gone: remove what its processes left (a removal still
+    queued in a process the stop signal ended at once: systemd's default ``KillMode`` sends
+    SIGTERM to every process of the unit, and a pool process dies of it), so a stopped
+    worker leaves no container of a finished build behind for its next start to find."""
+    if control_pool.is_control_process(app.conf):
+        return
+    try:
+        leftovers.clean(get_context(app.conf.ocelot_settings))
+    except Exception:  # the next start's janitor tries again
+        log.exception("shutdown clean-up failed")
+    finally:
+        dispose_engines()
+        reset_context()
 
 
 @worker_process_shutdown.connect
