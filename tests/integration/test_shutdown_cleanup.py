@@ -61,9 +61,7 @@ def test_a_stopped_worker_leaves_no_container_of_a_finished_build(
     client = docker.from_env()
     name = container_name(key, stack.settings.instance)
     label = {"label": [f"ocelot.instance={stack.settings.instance}"]}
-    assert [r["Names"][0] for r in client.api.containers(all=True, filters=label)] == [
-        "/" + name
-    ]
+    assert [r["Names"][0] for r in client.api.containers(all=True, filters=label)] == ["/" + name]
 
     stack.stop_worker(worker)
     assert client.api.containers(all=True, filters=label) == []
