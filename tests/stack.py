@@ -7,7 +7,8 @@ import itertools
 import os
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,19 @@ def git(*args: str, cwd: Path) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+@contextmanager
+def own_stack(tmp_path: Path, env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """A stack with a Redis of its own (database 0), for a test that starts and stops its
+    own workers; both are stopped when it ends."""
+    redis = RedisServer(tmp_path)
+    stack = Stack(tmp_path / "stack", redis, db=0, env=env)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        redis.stop()
 
 
 def make_repo(

@@ -13,8 +13,7 @@ import pytest
 from ocelot.db import session_scope
 from ocelot.services.credentials import add_credential
 from tests.fakes.forge import FakeForge
-from tests.servers import RedisServer
-from tests.stack import Stack, make_repo
+from tests.stack import Stack, make_repo, own_stack
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration]
@@ -41,17 +40,12 @@ def forge() -> Iterator[FakeForge]:
 
 @pytest.fixture
 def stack(tmp_path: Path, forge: FakeForge) -> Iterator[Stack]:
-    redis = RedisServer(tmp_path)
-    found = Stack(tmp_path / "stack", redis, db=0, env={"OCELOT_GITHUB_API_URL": forge.url})
-    try:
+    with own_stack(tmp_path, env={"OCELOT_GITHUB_API_URL": forge.url}) as found:
         with session_scope(found.engine) as session:
             add_credential(session, found.settings, "acme", "vcs", "main",
                            {"forge": "github", "token": TOKEN})  # fmt: skip
         found.start_worker("reporter", executor="local", tags=("reports",))
         yield found
-    finally:
-        found.close()
-        redis.stop()
 
 
 def add(stack: Stack, path: Path, name: str, vcs_type: str) -> str:

@@ -14,8 +14,7 @@ import pytest
 from ocelot.executors import BuildKey
 from ocelot.executors.docker import DockerExecutor, container_name
 from tests.conftest import require
-from tests.servers import RedisServer
-from tests.stack import Stack, docker_ok, make_repo
+from tests.stack import Stack, docker_ok, make_repo, own_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -33,13 +32,8 @@ stages:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     ok, reason = docker_ok()
     require(ok, reason)
-    redis = RedisServer(tmp_path)
-    found = Stack(tmp_path / "stack", redis, db=0)
-    try:
+    with own_stack(tmp_path) as found:
         yield found
-    finally:
-        found.close()
-        redis.stop()
 
 
 def test_a_stopped_worker_leaves_no_container_of_a_finished_build(
