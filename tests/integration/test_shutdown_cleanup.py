@@ -15,6 +15,7 @@ from ocelot.executors import BuildKey
 from ocelot.executors.docker import DockerExecutor, container_name
 from tests.conftest import require
 from tests.stack import Stack, docker_ok, make_repo, own_stack
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -45,6 +46,16 @@ def test_a_stopped_worker_leaves_no_container_of_a_finished_build(
     build = stack.wait(stack.build(repo, branch="master"))
     assert build["status"] == "PASSED", build
 
+    client = docker.from_env()
+    label = {"label": [f"ocelot.instance={stack.settings.instance}"]}
+    eventually(  # the build's own clean-up, in the worker's background remover, is done
+        lambda: (
+            not client.api.containers(all=True, filters=label)
+            and not client.volumes.list(filters=label)
+        ),
+        30,
+        "the build's container and volume to go",
+    )
     # What a killed pool process leaves: the finished build's container and volume, made
     # after the worker's start-up clean-up (as the build's own executor makes them).
     key = BuildKey(build["id"], build["attempt"])
@@ -52,9 +63,7 @@ def test_a_stopped_worker_leaves_no_container_of_a_finished_build(
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     executor.prepare(key, checkout, "ocelot/busybox", {})
-    client = docker.from_env()
     name = container_name(key, stack.settings.instance)
-    label = {"label": [f"ocelot.instance={stack.settings.instance}"]}
     assert [r["Names"][0] for r in client.api.containers(all=True, filters=label)] == ["/" + name]
 
     stack.stop_worker(worker)
