@@ -122,6 +122,8 @@ def test_branch_names_and_reasons_are_escaped(signed_in: FlaskClient, engine: En
         session.add(RepoHook(repo_id=repo_id))
     page = signed_in.get("/repos/acme/xss").get_data(as_text=True)
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    home = signed_in.get("/").get_data(as_text=True)  # its rows are made in Python
+    assert "<script>alert(1)" not in home and "&lt;script&gt;alert(1)&lt;/script&gt;" in home
     assert "<b>bad</b>" not in page and "&lt;b&gt;bad&lt;/b&gt; ref" in page
     assert "<i>x</i>" not in page and "<u>e" not in page and "&lt;u&gt;e" in page
     assert "Webhook secret: set" in page and "*/5 * * * *" in page
