@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from ocelot import queues
 from ocelot.cli.main import cli
 from tests.conftest import require
-from tests.servers import Process, RedisServer
-from tests.stack import Stack, docker_ok, make_repo
+from tests.servers import Process
+from tests.stack import Stack, docker_ok, make_repo, own_stack
 from tests.waiting import eventually
 from worker.factory import make_celery
 
@@ -39,14 +39,11 @@ def keeper(tmp_path: Path) -> Iterator[Stack]:
     """A stack of its own (own Redis, own instance name) whose workers keep failed builds."""
     ok, reason = docker_ok()
     require(ok, reason)
-    redis = RedisServer(tmp_path)
     env = {"OCELOT_KEEP_CONTAINERS": "1", "OCELOT_INSTANCE": f"keep{secrets.token_hex(3)}"}
-    stack = Stack(tmp_path / "stack", redis, db=0, env=env)
     try:
-        yield stack
+        with own_stack(tmp_path, env) as stack:
+            yield stack
     finally:
-        stack.close()
-        redis.stop()
         client = docker.from_env()
         labels = {"label": [f"ocelot.instance={env['OCELOT_INSTANCE']}"]}
         for container in client.containers.list(all=True, filters=labels):

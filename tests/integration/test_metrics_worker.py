@@ -20,8 +20,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import require
-from tests.servers import Process, RedisServer, free_port
-from tests.stack import Stack, docker_ok, make_repo
+from tests.servers import Process, free_port
+from tests.stack import Stack, docker_ok, make_repo, own_stack
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -46,13 +46,8 @@ def metrics_stack(tmp_path: Path) -> Iterator[Stack]:
     require(shutil.which("redis-server") is not None, "redis-server is not installed")
     ok, reason = docker_ok()
     require(ok, reason)
-    redis = RedisServer(tmp_path)
-    stack = Stack(tmp_path / "stack", redis, db=0)
-    try:
+    with own_stack(tmp_path) as stack:
         yield stack
-    finally:
-        stack.close()
-        redis.stop()
 
 
 def parse(text: str) -> Samples:
